@@ -1,0 +1,1 @@
+"""Citizen notification hub: core (registry, compose, broadcasts, delivery, mode, statistics)."""
