@@ -1,0 +1,129 @@
+"""The one typed settings object.
+
+Built once at an entry point (`server.py`, `worker.py`, the CLI, a benchmark) from the
+environment and passed down; no other module reads the environment. Every provider URL is
+a setting so the same code talks to the sandbox or to the real providers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from notify.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Environment variable → field. DATABASE_URL / REDIS_URL keep their conventional names.
+_ENV_NAMES = {"DATABASE_URL": "database_url", "REDIS_URL": "redis_url"}
+_PREFIX = "HUB_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = REPO_ROOT / "data"
+    city_config: Path = REPO_ROOT / "config" / "kawasaki.yaml"
+    database_url: str | None = None  # None → SQLite file under data_dir
+    redis_url: str | None = None  # None → a private Redis the hub starts itself
+
+    # --- web -----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"  # base of links in mails (keep it short)
+    secret_key: str = ""  # signs links and sessions; empty → generated and kept in data_dir
+    demo: bool = False  # demo mode: sandbox providers, demo data, non-Secure cookies
+    max_body_bytes: int = 1_000_000
+
+    # --- LINE -----------------------------------------------------------------------------
+    line_api_url: str = "https://api.line.me"
+    line_data_url: str = "https://api-data.line.me"
+    line_channel_access_token: str = ""
+    line_channel_secret: str = ""
+    liff_id: str = ""
+
+    # --- FCM ------------------------------------------------------------------------------
+    fcm_api_url: str = "https://fcm.googleapis.com"
+    fcm_project_id: str = ""
+    fcm_credentials_file: Path | None = None
+    fcm_mode_topic: str = "city-mode"
+
+    # --- email ----------------------------------------------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    mail_from: str = "city-info@example.jp"
+    email_confirm_ttl_s: int = 3 * 24 * 3600
+
+    # --- delivery -------------------------------------------------------------------------
+    line_multicast_per_s: float = 200.0
+    line_push_per_s: float = 2000.0
+    fcm_per_min: float = 600_000.0
+    smtp_per_s: float = 100.0
+    rate_limits_enabled: bool = True
+    chunk_size_fcm: int = 500
+    chunk_size_email: int = 200
+    max_attempts: int = 6
+
+    # --- disaster mode / rich menus ---------------------------------------------------------
+    rich_menu_font: Path | None = None
+    jma_auto_switch: bool = False
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
+        """Build settings from `HUB_*` variables (plus DATABASE_URL / REDIS_URL)."""
+        values: dict[str, object] = {}
+        known = set(cls.model_fields)
+        for key, raw in environ.items():
+            if key in _ENV_NAMES:
+                values[_ENV_NAMES[key]] = raw or None
+            elif key.startswith(_PREFIX):
+                name = key[len(_PREFIX) :].lower()
+                if name in known:
+                    values[name] = raw
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from exc
+
+    # --- derived values ---------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        """An async SQLAlchemy URL; plain postgres URLs get the asyncpg driver."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hub.db'}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url[len(plain) :]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def resolved_secret(self) -> str:
+        """The signing secret; generated once and kept in the data dir when not configured."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value

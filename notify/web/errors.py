@@ -1,0 +1,73 @@
+"""One JSON error shape for every failure, and the middleware that produces it.
+
+    {"error": {"code": "invalid_input", "message": "...", "fields": {"ward_code": "..."}}}
+
+No traceback ever reaches a client: unexpected exceptions are logged and answered with a
+generic 500 body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from notify.errors import HubError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_body(
+    code: str, message: str, fields: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
+
+
+def error_response(
+    status: int, code: str, message: str, fields: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(error_body(code, message, fields), status=status)
+
+
+def fields_from_validation(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    """pydantic errors → {"children.0.birth_month": "Input should be less than or equal to 12"}."""
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        key = f"{prefix}{loc}" if prefix else loc
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        fields.setdefault(key, msg)
+    return fields
+
+
+def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    return InvalidInput(
+        "入力内容に誤りがあります / invalid input", fields=fields_from_validation(exc, prefix)
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HubError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
+    except ValidationError as exc:
+        err = invalid_from_validation(exc)
+        return error_response(err.status, err.code, err.message, err.fields)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type != "text/plain":
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status, "http_error"
+        )
+        return error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "内部エラー / internal error")

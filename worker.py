@@ -1,0 +1,76 @@
+"""arq worker entry point: `python worker.py` (or `arq worker.WorkerSettings`).
+
+Startup builds the shared clients into `ctx` (settings, city, database, channels); jobs stay
+thin and call into the areas. Jobs are idempotent: arq is at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from notify.broadcasts import jobs as broadcasts_jobs
+from notify.city import load_city
+from notify.db import Database
+from notify.delivery import jobs as delivery_jobs
+from notify.mode import jobs as mode_jobs
+from notify.registry import jobs as registry_jobs
+from notify.settings import Settings
+from notify.stats import jobs as stats_jobs
+
+AREA_JOBS = (broadcasts_jobs, delivery_jobs, mode_jobs, registry_jobs, stats_jobs)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["city"] = load_city(settings.city_config)
+    ctx["db"] = Database.from_settings(settings)
+    for area in AREA_JOBS:
+        hook = getattr(area, "startup", None)
+        if hook:
+            await hook(ctx)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    for area in reversed(AREA_JOBS):
+        hook = getattr(area, "shutdown", None)
+        if hook:
+            await hook(ctx)
+    await ctx["db"].close()
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    """A worker bound to `settings`; tests pass `burst=True` to drain the queue and return."""
+    if not settings.redis_url:
+        raise RuntimeError("the worker needs REDIS_URL (python -m notify up sets it)")
+    options: dict[str, Any] = {
+        "functions": [f for area in AREA_JOBS for f in area.FUNCTIONS],
+        "cron_jobs": [c for area in AREA_JOBS for c in area.CRON_JOBS] or None,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {"settings": settings},
+        "health_check_interval": 10,
+        "max_jobs": 20,
+        "job_timeout": 600,
+        "keep_result": 60,
+        "handle_signals": True,
+    }
+    options.update(overrides)
+    return Worker(**options)
+
+
+def main() -> None:
+    settings = Settings.from_env(os.environ)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    build_worker(settings).run()
+
+
+if __name__ == "__main__":
+    main()
