@@ -76,6 +76,35 @@ class SendContext:
     emergency: bool = False
 
 
+# --- the rendered message each channel takes (made by notify.compose, one per language) ---
+
+
+@dataclass(frozen=True, slots=True)
+class LineMessage:
+    """Up to 5 LINE message objects, as the JSON the Messaging API expects (text / flex)."""
+
+    messages: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PushMessage:
+    title: str
+    body: str
+    data: Mapping[str, str] = field(default_factory=dict)  # FCM data values are strings
+    emergency: bool = False  # high priority, critical sound category
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    """Subject, plain text and HTML. The adapter adds per-recipient parts from
+    `Recipient.extra`: `unsubscribe_url` (List-Unsubscribe + footer), `open_pixel_url`
+    (an <img> at the end of the HTML) and `click_url_prefix` (links rewritten through it)."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
 class Channel(Protocol):
     """Limits are class attributes; shared code (compose, delivery) enforces them."""
 
