@@ -1,0 +1,67 @@
+"""Google's error shape, as FCM HTTP v1 returns it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from sandbox.fcm.schema import FieldViolation
+
+FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+
+# HTTP status → canonical status; FCM's own errorCode is added where FCM sets one.
+_CANONICAL = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_FCM_CODE_FOR_STATUS = {500: "INTERNAL", 503: "UNAVAILABLE", 429: "QUOTA_EXCEEDED"}
+
+INVALID_TOKEN_MESSAGE = "The registration token is not a valid FCM registration token"
+
+
+def google_error(
+    status: int,
+    message: str,
+    *,
+    fcm_code: str | None = None,
+    violations: Sequence[FieldViolation] = (),
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    details: list[dict[str, object]] = []
+    if fcm_code:
+        details.append({"@type": FCM_ERROR_TYPE, "errorCode": fcm_code})
+    if violations:
+        details.append(
+            {
+                "@type": BAD_REQUEST_TYPE,
+                "fieldViolations": [
+                    {"field": v.field, "description": v.description} for v in violations
+                ],
+            }
+        )
+    error: dict[str, object] = {
+        "code": status,
+        "message": message,
+        "status": _CANONICAL.get(status, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status, headers=headers)
+
+
+def fault_response(status: int, message: str) -> web.StreamResponse:
+    """Injected faults look like FCM's own 5xx (UNAVAILABLE / INTERNAL) answers."""
+    return google_error(status, message, fcm_code=_FCM_CODE_FOR_STATUS.get(status))
+
+
+def invalid_argument(message: str, violations: Sequence[FieldViolation] = ()) -> web.Response:
+    return google_error(400, message, fcm_code="INVALID_ARGUMENT", violations=violations)
