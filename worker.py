@@ -25,6 +25,11 @@ from notify.stats import jobs as stats_jobs
 AREA_JOBS = (broadcasts_jobs, delivery_jobs, mode_jobs, registry_jobs, stats_jobs)
 
 
+async def worker_ping(ctx: dict[str, Any]) -> str:
+    """A no-op job: proves a worker is consuming the queue (health checks, tests)."""
+    return "pong"
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["city"] = load_city(settings.city_config)
@@ -48,7 +53,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     if not settings.redis_url:
         raise RuntimeError("the worker needs REDIS_URL (python -m notify up sets it)")
     options: dict[str, Any] = {
-        "functions": [f for area in AREA_JOBS for f in area.FUNCTIONS],
+        "functions": [worker_ping, *(f for area in AREA_JOBS for f in area.FUNCTIONS)],
         "cron_jobs": [c for area in AREA_JOBS for c in area.CRON_JOBS] or None,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": startup,

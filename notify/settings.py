@@ -127,3 +127,16 @@ class Settings(BaseModel):
         path.write_text(value)
         path.chmod(0o600)
         return value
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that rebuilds these settings in a child process (worker, sandbox)."""
+        env: dict[str, str] = {}
+        names = {field: key for key, field in _ENV_NAMES.items()}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            env[names.get(name, _PREFIX + name.upper())] = str(value)
+        return env
