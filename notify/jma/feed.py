@@ -71,9 +71,11 @@ def parse_atom_feed(data: bytes, *, max_bytes: int = MAX_FEED_BYTES) -> tuple[Fe
         try:
             updated = dt.datetime.fromisoformat(updated_text.replace("Z", "+00:00"))
         except ValueError:
+            updated = None
+        if updated is None or updated.tzinfo is None:
             raise InvalidInput(
                 f"feed entry has a bad <updated> {updated_text!r}", fields={"feed": "bad updated"}
-            ) from None
+            )
         entries.append(
             FeedEntry(
                 entry_id=(entry.findtext(f"{_ATOM}id") or "").strip(),

@@ -75,8 +75,8 @@ def parse_telegram(data: bytes, *, max_bytes: int = MAX_TELEGRAM_BYTES) -> Teleg
             "not a JMA disaster-prevention XML telegram (root element is not jmx:Report)",
             fields={"telegram": "foreign XML"},
         )
-    control = _child(root, _JMX, "Control", required=True)
-    head = _child(root, _HEAD, "Head", required=True)
+    control = _require(root, _JMX, "Control")
+    head = _require(root, _HEAD, "Head")
     control_title = _text(control, _JMX, "Title", required=True)
     kind, data_type = _classify(control_title)
     telegram = Telegram(
@@ -218,6 +218,12 @@ def _child(parent: Element | None, ns: str, name: str, *, required: bool = False
         raise InvalidInput(
             f"telegram lacks the <{name}> element", fields={"telegram": f"missing {name}"}
         )
+    return found
+
+
+def _require(parent: Element, ns: str, name: str) -> Element:
+    found = _child(parent, ns, name, required=True)
+    assert found is not None
     return found
 
 
