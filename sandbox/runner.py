@@ -6,9 +6,11 @@ benchmarks) and by the hub's demo mode.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,9 @@ class SandboxHandles:
             out["smtp"] = self.smtp.describe()
         if self.line is not None:
             out["line"] = {"url": self.line.url}
+            token = getattr(sys.modules.get("sandbox.line"), "SANDBOX_TOKEN", None)
+            if token:
+                out["line"]["access_token"] = token
         if self.notes:
             out["notes"] = self.notes
         return out
@@ -112,23 +117,26 @@ async def start_sandboxes(
     with_smtp: bool = True,
     with_line: bool = True,
     host: str = "127.0.0.1",
+    fcm_port: int = 0,
+    smtp_port: int = 0,
 ) -> SandboxHandles:
     """Start every sandbox on free ports of 127.0.0.1 inside the running event loop."""
     fcm = FcmSandbox(
         reference_dir / "fcm" / "fcm.v1.json",
         project_id=project_id,
         limits={"enabled": limits_enabled},
+        port=fcm_port,
     )
     await fcm.start()
-    account = write_service_account(
-        work_dir / "fcm-service-account.json", fcm.token_uri, project_id
+    account = await asyncio.to_thread(  # RSA key generation: ~0.1 s of CPU
+        write_service_account, work_dir / "fcm-service-account.json", fcm.token_uri, project_id
     )
     register_service_account(fcm, account)
     handles = SandboxHandles(fcm=fcm, service_account=account)
     if with_smtp:
         from sandbox.smtp import SmtpSandbox
 
-        handles.smtp = SmtpSandbox(host=host)
+        handles.smtp = SmtpSandbox(host=host, port=smtp_port, limits={"enabled": limits_enabled})
         await handles.smtp.start()
     if with_line:
         if importlib.util.find_spec("sandbox.line") is None:
@@ -147,8 +155,8 @@ def _make_line(module: Any, reference_dir: Path, limits_enabled: bool) -> Any:
     cls = module.LineSandbox
     params = inspect.signature(cls).parameters
     kwargs: dict[str, Any] = {}
-    if "reference_dir" in params:
-        kwargs["reference_dir"] = reference_dir
-    if "limits_enabled" in params:
-        kwargs["limits_enabled"] = limits_enabled
+    if "spec_dir" in params:
+        kwargs["spec_dir"] = reference_dir / "line-openapi"
+    if "rate_limits" in params:
+        kwargs["rate_limits"] = limits_enabled
     return cls(**kwargs)

@@ -1,0 +1,318 @@
+"""SMTP simulator: aiosmtpd on 127.0.0.1 that keeps every message, bounces and fails on demand.
+
+The SMTP server and its HTTP control side run in the caller's event loop. Control routes
+(besides `sandbox.common`'s `/_sandbox/log|counters|faults|limits|reset`):
+
+- `POST /_sandbox/smtp/bounces` `{"hard": ["a@x.jp", "@dead.example"], "dsn": [...]}`: `hard`
+  addresses (or whole `@domains`) get `550 5.1.1` at RCPT; `dsn` ones are accepted and then
+  answered by an RFC 3464 delivery-status report, delivered to the envelope sender.
+- `GET /_sandbox/smtp/messages?recipient=&limit=` summaries; `GET .../messages/{id}/raw` bytes.
+
+Faults: `error_share` answers `451 4.3.0` at RCPT (a temporary failure), `timeout_share` stops
+answering for `hang_s`, `slow_ms` delays every RCPT. Set `paths` to `["DATA"]` or `["MAIL"]`
+to fail another command instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import itertools
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from sandbox.common import AppServer, SandboxState, make_sandbox_app
+
+DEFAULT_LIMITS: dict[str, Any] = {
+    "enabled": True,
+    "max_recipients_per_message": 100,
+    "dsn_delay_s": 0.05,
+}
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+    received_at: float
+    kind: str = "message"  # "message" | "dsn"
+
+    def summary(self) -> dict[str, Any]:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(self.raw)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "mail_from": self.mail_from,
+            "rcpt_tos": list(self.rcpt_tos),
+            "size": len(self.raw),
+            "subject": str(headers.get("Subject", "")),
+            "received_at": self.received_at,
+        }
+
+
+@dataclass(slots=True)
+class Mailbox:
+    """Bounded store of accepted messages plus the bounce rules."""
+
+    maxlen: int = 10_000
+    messages: deque[StoredMessage] = field(default_factory=deque)
+    hard_bounces: set[str] = field(default_factory=set)
+    dsn_bounces: set[str] = field(default_factory=set)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def keep(self, mail_from: str, rcpt_tos: list[str], raw: bytes, kind: str) -> StoredMessage:
+        stored = StoredMessage(next(self._ids), mail_from, tuple(rcpt_tos), raw, time.time(), kind)
+        self.messages.append(stored)
+        while len(self.messages) > self.maxlen:
+            self.messages.popleft()
+        return stored
+
+    @staticmethod
+    def _matches(rules: set[str], address: str) -> bool:
+        address = address.lower()
+        return address in rules or ("@" + address.rpartition("@")[2]) in rules
+
+    def is_hard_bounce(self, address: str) -> bool:
+        return self._matches(self.hard_bounces, address)
+
+    def wants_dsn(self, address: str) -> bool:
+        return self._matches(self.dsn_bounces, address)
+
+    def reset(self) -> None:
+        self.messages.clear()
+        self.hard_bounces.clear()
+        self.dsn_bounces.clear()
+
+
+def build_dsn(original: StoredMessage, recipient: str, hostname: str) -> bytes:
+    """An RFC 3464 delivery-status notification for one failed recipient."""
+    headers = original.raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    boundary = f"dsn-{original.id}-{int(time.time() * 1000)}"
+    lines = [
+        f"From: Mail Delivery Subsystem <MAILER-DAEMON@{hostname}>",
+        f"To: <{original.mail_from}>",
+        "Subject: Delivery Status Notification (Failure)",
+        f"Date: {email.utils.formatdate(localtime=False)}",
+        f"Message-ID: <dsn.{original.id}@{hostname}>",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        f"Delivery to <{recipient}> failed permanently: the mailbox does not exist.",
+        "",
+        f"--{boundary}",
+        "Content-Type: message/delivery-status",
+        "",
+        f"Reporting-MTA: dns; {hostname}",
+        "",
+        f"Final-Recipient: rfc822; {recipient}",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Diagnostic-Code: smtp; 550 5.1.1 The email account that you tried to reach does not exist",
+        "",
+        f"--{boundary}",
+        "Content-Type: text/rfc822-headers",
+        "",
+        headers,
+        "",
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode("utf-8")
+
+
+class SandboxHandler:
+    """aiosmtpd handler hooks: bounce rules, faults, limits, storage and counters."""
+
+    def __init__(self, state: SandboxState, mailbox: Mailbox, hostname: str) -> None:
+        self.state, self.mailbox, self.hostname = state, mailbox, hostname
+
+    async def _fault(self, command: str, address: str = "") -> str | None:
+        faults = self.state.faults
+        if not faults.active():
+            return None
+        paths = faults.config.paths
+        if (paths is None and command != "RCPT") or (paths is not None and command not in paths):
+            return None
+        fault, delay = faults.draw(command)
+        if delay:
+            await asyncio.sleep(delay)
+        if fault is None:
+            return None
+        self.state.log.add({"method": "SMTP", "path": command, "to": address, "fault": fault})
+        if fault == "timeout":
+            await asyncio.sleep(faults.config.hang_s)
+        self.state.counters.add("deferred", address or command)
+        return "451 4.3.0 Temporary failure, please try again later (sandbox)"
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if getattr(server, "_sandbox_auth", False) and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        if (failed := await self._fault("MAIL")) is not None:
+            return failed
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        limits = self.state.limits
+        if limits["enabled"] and len(envelope.rcpt_tos) >= limits["max_recipients_per_message"]:
+            return "452 4.5.3 Too many recipients"
+        if self.mailbox.is_hard_bounce(address):
+            self.state.counters.add("bounced", address)
+            self.state.log.add({"method": "SMTP", "path": "RCPT", "to": address, "status": 550})
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if (failed := await self._fault("RCPT", address)) is not None:
+            return failed
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if (failed := await self._fault("DATA")) is not None:
+            return failed
+        raw = envelope.original_content or b""
+        stored = self.mailbox.keep(envelope.mail_from or "", envelope.rcpt_tos, raw, "message")
+        self.state.counters.add_many("delivered", envelope.rcpt_tos)
+        self.state.log.add(
+            {
+                "method": "SMTP",
+                "path": "DATA",
+                "id": stored.id,
+                "to": envelope.rcpt_tos,
+                "size": len(raw),
+                "status": 250,
+            }
+        )
+        for rcpt in envelope.rcpt_tos:
+            if self.mailbox.wants_dsn(rcpt) and stored.mail_from:
+                asyncio.get_running_loop().call_later(
+                    float(self.state.limits["dsn_delay_s"]), self._send_dsn, stored, rcpt
+                )
+        return f"250 2.0.0 Ok: queued as SBX{stored.id:08d}"
+
+    def _send_dsn(self, original: StoredMessage, recipient: str) -> None:
+        raw = build_dsn(original, recipient, self.hostname)
+        self.mailbox.keep("", [original.mail_from], raw, "dsn")
+        self.state.counters.add("dsn", recipient)
+
+
+MAILBOX_KEY: web.AppKey[Mailbox] = web.AppKey("smtp_mailbox", Mailbox)
+
+
+async def _set_bounces(request: web.Request) -> web.Response:
+    mailbox = request.app[MAILBOX_KEY]
+    body = await request.json()
+    mailbox.hard_bounces.update(a.lower() for a in body.get("hard", []))
+    mailbox.dsn_bounces.update(a.lower() for a in body.get("dsn", []))
+    return web.json_response(
+        {"hard": sorted(mailbox.hard_bounces), "dsn": sorted(mailbox.dsn_bounces)}
+    )
+
+
+async def _list_messages(request: web.Request) -> web.Response:
+    mailbox = request.app[MAILBOX_KEY]
+    recipient = request.query.get("recipient")
+    limit = int(request.query.get("limit", "100"))
+    found = [m for m in mailbox.messages if recipient is None or recipient in m.rcpt_tos]
+    return web.json_response({"messages": [m.summary() for m in found[-limit:]]})
+
+
+async def _raw_message(request: web.Request) -> web.Response:
+    wanted = int(request.match_info["id"])
+    for message in request.app[MAILBOX_KEY].messages:
+        if message.id == wanted:
+            return web.Response(body=message.raw, content_type="message/rfc822")
+    return web.json_response({"message": "no such message (or no longer kept)"}, status=404)
+
+
+class SmtpSandbox:
+    """`await SmtpSandbox().start()`; `.host`, `.port`, `.control_url`, `.mailbox`, `.state`."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hostname: str = "mx.sandbox.local",
+        credentials: tuple[str, str] | None = None,
+        limits: dict[str, Any] | None = None,
+        keep: int = 10_000,
+    ) -> None:
+        self.host, self._port, self.hostname, self._credentials = host, port, hostname, credentials
+        self.state = SandboxState(name="smtp", limits={**DEFAULT_LIMITS, **(limits or {})})
+        self.mailbox = Mailbox(maxlen=keep)
+        self.state.reset_hooks.append(self.mailbox.reset)
+        self.handler = SandboxHandler(self.state, self.mailbox, hostname)
+        app = make_sandbox_app(self.state)
+        app[MAILBOX_KEY] = self.mailbox
+        app.router.add_post("/_sandbox/smtp/bounces", _set_bounces)
+        app.router.add_get("/_sandbox/smtp/messages", _list_messages)
+        app.router.add_get("/_sandbox/smtp/messages/{id}/raw", _raw_message)
+        self._control = AppServer(app, host=host)
+        self._server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.port = 0
+
+    @property
+    def control_url(self) -> str:
+        return self._control.url
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self._credentials == (
+            data.login.decode(),
+            data.password.decode(),
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def _make_protocol(self) -> SMTP:
+        smtp = SMTP(
+            self.handler,
+            data_size_limit=MAX_MESSAGE_BYTES,
+            enable_SMTPUTF8=True,
+            hostname=self.hostname,
+            auth_require_tls=False,
+            authenticator=self._authenticate if self._credentials else None,
+        )
+        smtp._sandbox_auth = self._credentials is not None  # type: ignore[attr-defined]
+        self._sessions.add(smtp)
+        return smtp
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._make_protocol, self.host, self._port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        await self._control.start()
+
+    def describe(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "control_url": self.control_url}
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            # Python 3.12's wait_closed() waits for open connections: close them first.
+            for smtp in list(self._sessions):
+                if smtp.transport is not None:
+                    smtp.transport.close()
+            await self._server.wait_closed()
+            self._server = None
+        await self._control.stop()

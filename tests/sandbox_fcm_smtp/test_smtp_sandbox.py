@@ -1,0 +1,159 @@
+"""The SMTP simulator, driven with aiosmtplib over real sockets; control read over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default as default_policy
+
+import aiohttp
+import aiosmtplib
+import pytest
+
+from sandbox.common import SandboxControl
+from sandbox.smtp import SmtpSandbox
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpSandbox]:
+    sandbox = SmtpSandbox()
+    await sandbox.start()
+    yield sandbox
+    await sandbox.stop()
+
+
+def mail(to: str, subject: str = "お知らせ") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "city@example.jp"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content("本文です。")
+    return message
+
+
+async def send(sandbox: SmtpSandbox, message: EmailMessage, **kwargs: object) -> object:
+    return await aiosmtplib.send(message, hostname=sandbox.host, port=sandbox.port, **kwargs)
+
+
+async def test_messages_are_kept_with_their_bytes_and_counted(
+    smtp: SmtpSandbox, session: aiohttp.ClientSession
+) -> None:
+    await send(smtp, mail("taro@example.jp"))
+    await send(smtp, mail("taro@example.jp", "二通目"))
+    await send(smtp, mail("hanako@example.jp"))
+    control = SandboxControl(smtp.control_url, session)
+    delivered = (await control.counters("delivered"))["delivered"]["by_recipient"]
+    assert delivered == {"taro@example.jp": 2, "hanako@example.jp": 1}
+    async with session.get(
+        smtp.control_url + "/_sandbox/smtp/messages", params={"recipient": "taro@example.jp"}
+    ) as response:
+        summaries = (await response.json())["messages"]
+    assert [s["subject"] for s in summaries] == ["お知らせ", "二通目"]
+    async with session.get(
+        f"{smtp.control_url}/_sandbox/smtp/messages/{summaries[1]['id']}/raw"
+    ) as response:
+        raw = await response.read()
+    parsed = BytesParser(policy=default_policy).parsebytes(raw)
+    assert parsed["Subject"] == "二通目"
+    assert parsed.get_content().strip() == "本文です。"
+    assert b"=?utf-8?" in raw  # the bytes as they crossed the wire, not a re-serialisation
+
+
+async def test_hard_bounces_are_refused_at_rcpt(smtp: SmtpSandbox, session) -> None:
+    async with session.post(
+        smtp.control_url + "/_sandbox/smtp/bounces",
+        json={"hard": ["gone@example.jp", "@dead.example"]},
+    ) as response:
+        assert response.status == 200
+    for address in ("gone@example.jp", "anyone@dead.example"):
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await send(smtp, mail(address))
+        assert refused.value.recipients[0].code == 550
+    async with aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port) as client:
+        errors, _ = await client.send_message(
+            mail("ok@example.jp"), recipients=["ok@example.jp", "gone@example.jp"]
+        )
+    assert errors["gone@example.jp"][0] == 550
+    counters = await SandboxControl(smtp.control_url, session).counters()
+    assert counters["bounced"]["total"] == 3
+    assert counters["delivered"]["by_recipient"] == {"ok@example.jp": 1}
+
+
+async def test_dsn_is_sent_to_the_envelope_sender(smtp: SmtpSandbox) -> None:
+    smtp.mailbox.dsn_bounces.add("later@example.jp")
+    await send(smtp, mail("later@example.jp"), sender="bounces+b42@city.example.jp")
+    for _ in range(50):
+        if any(m.kind == "dsn" for m in smtp.mailbox.messages):
+            break
+        await asyncio.sleep(0.02)
+    dsn = next(m for m in smtp.mailbox.messages if m.kind == "dsn")
+    assert dsn.rcpt_tos == ("bounces+b42@city.example.jp",)
+    report = BytesParser(policy=default_policy).parsebytes(dsn.raw)
+    assert report.get_content_type() == "multipart/report"
+    assert b"Final-Recipient: rfc822; later@example.jp" in dsn.raw
+    assert b"Status: 5.1.1" in dsn.raw
+
+
+async def test_temporary_failures_are_4xx_and_seeded(smtp: SmtpSandbox, session) -> None:
+    control = SandboxControl(smtp.control_url, session)
+
+    async def run() -> list[int]:
+        await control.faults(error_share=0.4, seed=3)
+        codes = []
+        async with aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port) as client:
+            for i in range(20):
+                try:
+                    await client.send_message(mail(f"r{i}@example.jp"))
+                    codes.append(250)
+                except aiosmtplib.SMTPRecipientsRefused as refused:
+                    codes.append(refused.recipients[0].code)
+        return codes
+
+    first, second = await run(), await run()
+    assert first == second and set(first) == {250, 451}
+
+
+async def test_hang_and_slow_answers(smtp: SmtpSandbox, session) -> None:
+    control = SandboxControl(smtp.control_url, session)
+    await control.faults(slow_ms=120)
+    started = asyncio.get_running_loop().time()
+    await send(smtp, mail("slow@example.jp"))
+    assert asyncio.get_running_loop().time() - started >= 0.12
+    await control.faults(timeout_share=1.0, hang_s=5)
+    with pytest.raises(aiosmtplib.SMTPTimeoutError):
+        await send(smtp, mail("hang@example.jp"), timeout=0.3)
+
+
+async def test_too_many_recipients(smtp: SmtpSandbox) -> None:
+    smtp.state.update_limits({"max_recipients_per_message": 2})
+    async with aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port) as client:
+        errors, _ = await client.send_message(
+            mail("a@example.jp"), recipients=["a@example.jp", "b@example.jp", "c@example.jp"]
+        )
+    assert errors["c@example.jp"][0] == 452
+
+
+async def test_auth_when_configured() -> None:
+    sandbox = SmtpSandbox(credentials=("hub", "s3cret"))
+    await sandbox.start()
+    try:
+        with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+            await send(sandbox, mail("a@example.jp"))
+        assert refused.value.code == 530
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError):
+            await send(sandbox, mail("a@example.jp"), username="hub", password="wrong")
+        await send(sandbox, mail("a@example.jp"), username="hub", password="s3cret")
+        assert sandbox.state.counters.get("delivered", "a@example.jp") == 1
+    finally:
+        await sandbox.stop()
+
+
+async def test_reset_forgets_messages_and_rules(smtp: SmtpSandbox, session) -> None:
+    smtp.mailbox.hard_bounces.add("x@example.jp")
+    await send(smtp, mail("y@example.jp"))
+    await SandboxControl(smtp.control_url, session).reset()
+    assert not smtp.mailbox.messages and not smtp.mailbox.hard_bounces
+    await send(smtp, mail("x@example.jp"))
+    assert smtp.state.counters.get("delivered", "x@example.jp") == 1
