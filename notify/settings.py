@@ -46,6 +46,9 @@ class Settings(BaseModel):
     line_channel_access_token: str = ""
     line_channel_secret: str = ""
     liff_id: str = ""
+    # LIFF access tokens are checked with LINE Login (verify + profile) on this host.
+    line_login_api_url: str = "https://api.line.me"
+    line_login_channel_id: str = ""  # the LIFF app's LINE Login channel id
 
     # --- FCM ------------------------------------------------------------------------------
     fcm_api_url: str = "https://fcm.googleapis.com"
