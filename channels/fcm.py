@@ -1,0 +1,184 @@
+"""FCM HTTP v1 push channel.
+
+firebase-admin provides the message model and its JSON encoder; google-auth the credentials
+(`channels.fcm_auth`). Sending is one plain aiohttp POST per device: `python -m bench
+channels` measured firebase-admin's `send_each_async` (httpx) at several times the CPU per
+message, which made it the bottleneck on a 2-core machine (see `bench/channels_fcm.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import aiohttp
+from firebase_admin import messaging
+
+from channels.base import ChannelName, DeliveryResult, PushMessage, Recipient, SendContext
+from channels.fcm_auth import GoogleTokenSource
+from channels.fcm_errors import classify_response, raise_for_single_send, translate_exception
+from notify.errors import InvalidInput
+
+# Android notification channels the city app creates (ids are part of the app contract).
+ANDROID_CHANNEL_EMERGENCY = "city_emergency"
+ANDROID_CHANNEL_NEWS = "city_news"
+_PLACEHOLDER_TOPIC = "placeholder"
+
+
+def build_message_json(message: PushMessage) -> dict[str, Any]:
+    """The v1 `Message` JSON (without a target) for one rendered push message.
+
+    Built with firebase-admin's own model and encoder, so field names and value formats
+    (durations, enums) are what Google's SDK sends. Pure: no network, no clock.
+    """
+    emergency = message.emergency
+    firebase_message = messaging.Message(
+        topic=_PLACEHOLDER_TOPIC,  # the encoder wants a target; the real one is set per device
+        notification=messaging.Notification(title=message.title or None, body=message.body),
+        data=dict(message.data) or None,
+        android=messaging.AndroidConfig(
+            priority="high" if emergency else "normal",
+            ttl=timedelta(hours=1) if emergency else timedelta(days=1),
+            notification=messaging.AndroidNotification(
+                channel_id=ANDROID_CHANNEL_EMERGENCY if emergency else ANDROID_CHANNEL_NEWS,
+                visibility="public",
+            ),
+        ),
+        apns=messaging.APNSConfig(
+            headers={"apns-priority": "10" if emergency else "5"},
+            payload=messaging.APNSPayload(
+                aps=messaging.Aps(
+                    sound=messaging.CriticalSound("default", critical=True, volume=1.0)
+                    if emergency
+                    else "default",
+                    custom_data={"interruption-level": "critical"} if emergency else None,
+                )
+            ),
+        ),
+    )
+    try:
+        encoded: dict[str, Any] = messaging._MessagingService.encode_message(firebase_message)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"push message cannot be encoded: {exc}") from exc
+    encoded.pop("topic")
+    return encoded
+
+
+def build_topic_data_json(topic: str, data: Mapping[str, str]) -> dict[str, Any]:
+    """A data-only, high-priority message to a topic (the app switches screens on it)."""
+    firebase_message = messaging.Message(
+        topic=topic,
+        data=dict(data),
+        android=messaging.AndroidConfig(priority="high"),
+        # iOS only allows background (content-available) pushes at priority 5.
+        apns=messaging.APNSConfig(
+            headers={"apns-priority": "5", "apns-push-type": "background"},
+            payload=messaging.APNSPayload(aps=messaging.Aps(content_available=True)),
+        ),
+    )
+    try:
+        encoded: dict[str, Any] = messaging._MessagingService.encode_message(firebase_message)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"topic message cannot be encoded: {exc}") from exc
+    return encoded
+
+
+class _RequestBodies:
+    """Serialises the shared part once; each device only adds its token."""
+
+    def __init__(self, message_json: Mapping[str, Any]) -> None:
+        rest = json.dumps(message_json, ensure_ascii=False, separators=(",", ":"))
+        self._tail = ("," + rest[1:]) if rest != "{}" else "}"
+
+    def for_token(self, token: str) -> bytes:
+        return ('{"message":{"token":' + json.dumps(token) + self._tail + "}").encode()
+
+
+class FcmChannel:
+    name: ClassVar[ChannelName] = ChannelName.FCM
+    max_batch: ClassVar[int] = 500
+    # FCM refuses notification + data over 4,096 bytes; Japanese is 3 bytes a character.
+    max_body_chars: ClassVar[int] = 1000
+    max_title_chars: ClassVar[int] = 100
+    supports_title: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        project_id: str,
+        credentials_file: Path,
+        concurrency: int = 100,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._send_url = f"{api_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
+        self._tokens = GoogleTokenSource(credentials_file, http_timeout_s=timeout_s)
+        self._concurrency = concurrency
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def send_batch(
+        self, recipients: Sequence[Recipient], message: PushMessage, context: SendContext
+    ) -> list[DeliveryResult]:
+        if len(recipients) > self.max_batch:
+            raise InvalidInput(f"at most {self.max_batch} recipients per FCM batch")
+        if context.emergency and not message.emergency:
+            message = PushMessage(message.title, message.body, message.data, emergency=True)
+        bodies = _RequestBodies(build_message_json(message))
+        await self._tokens.token()  # credentials failing is a whole-call error: raise it here
+        results: list[DeliveryResult | None] = [None] * len(recipients)
+        backoff: list[DeliveryResult] = []  # set once FCM says the project quota is spent
+        next_index = iter(range(len(recipients)))
+
+        async def worker() -> None:
+            for index in next_index:
+                if backoff:
+                    results[index] = backoff[0]
+                    continue
+                result = await self._post(bodies.for_token(recipients[index].address))
+                results[index] = result
+                if result.error_code == "QUOTA_EXCEEDED" and not backoff:
+                    backoff.append(result)
+
+        workers = min(self._concurrency, len(recipients))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return [r for r in results if r is not None]
+
+    async def _post(self, body: bytes, *, retried_auth: bool = False) -> DeliveryResult:
+        try:
+            token = await self._tokens.token()
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            async with self._client().post(self._send_url, data=body, headers=headers) as resp:
+                payload = await resp.read()
+                status, retry_after = resp.status, resp.headers.get("Retry-After")
+        except Exception as exc:  # translated at the boundary; nothing SDK-shaped escapes
+            return translate_exception(exc)
+        if status == 401 and not retried_auth:
+            self._tokens.invalidate(token)
+            return await self._post(body, retried_auth=True)
+        return classify_response(status, payload, retry_after)
+
+    async def send_data_to_topic(self, topic: str, data: Mapping[str, str]) -> str:
+        """One data message to every device subscribed to `topic`; returns FCM's message name.
+
+        Raises the project's ChannelError subclasses (RateLimited, TransientChannelError, ...).
+        """
+        body = json.dumps({"message": build_topic_data_json(topic, data)}).encode()
+        await self._tokens.token()
+        result = await self._post(body)
+        return raise_for_single_send(result)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
