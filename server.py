@@ -14,6 +14,7 @@ from aiohttp import web
 from arq import create_pool
 from arq.connections import RedisSettings
 
+import notify.console
 from notify.broadcasts import api as broadcasts_api
 from notify.city import CityConfig, load_city
 from notify.db import Database
@@ -40,7 +41,7 @@ API_TABLES: Sequence[ApiRoutes] = (
 
 # Areas that need more than JSON routes (HTML pages, static files, background tasks) add a
 # `setup(app)` function here.
-AREA_SETUPS: Sequence[Callable[[web.Application], None]] = ()
+AREA_SETUPS: Sequence[Callable[[web.Application], None]] = (notify.console.setup,)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
