@@ -123,6 +123,18 @@ def evaluate(
             rule_keys=tuple(m.rule.key for m in triggered),
             fresh=any(m.fresh for m in triggered),
         )
+    if telegram.info_type is InfoType.CORRECTED:
+        # a correction replaces the earlier content: what it no longer supports goes
+        return Decision(
+            DecisionAction.WITHDRAW,
+            f"{source_ja}：訂正報により{city.ja}は切替の条件に該当しなくなりました。"
+            "先の電文による提案・切替を取り下げます。",
+            f"{source_en}: after JMA's correction nothing in {city.en} meets a switching rule; "
+            "withdrawing what the corrected telegram started.",
+            key,
+            cancels_event_key=key,
+            cancels_event_id=telegram.event_id or None,
+        )
     if lifted:
         what_ja = "、".join(f"{m.rule.ja}（{'・'.join(m.places)}）" for m in lifted)
         what_en = "; ".join(f"{m.rule.en} ({', '.join(m.places)})" for m in lifted)

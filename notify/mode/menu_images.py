@@ -1,5 +1,6 @@
 """Rich menu images: generated from the labels with Pillow, or supplied; always checked
-against LINE's rules (JPEG/PNG, width 800–2500, height ≥ 250, ≤ 1 MB, the menu's size).
+against LINE's rules (JPEG/PNG, width 800–2500, height ≥ 250, width/height ≥ 1.45, ≤ 1 MB,
+the menu's size).
 
 Pillow work is CPU-bound (~0.1–0.3 s a menu): call these through `asyncio.to_thread` from
 async code. The font is a parameter (settings.rich_menu_font): without a CJK font Japanese
@@ -79,9 +80,10 @@ def validate_menu_image(data: bytes, size: Size | None = None) -> MenuImage:
             f"image format {image_format or 'unknown'} is not JPEG or PNG",
             fields={"image": "wrong format"},
         )
-    if not 800 <= width <= 2500 or height < 250:
+    if not 800 <= width <= 2500 or height < 250 or width / height < 1.45:
         raise InvalidInput(
-            f"image is {width}x{height}; LINE needs width 800–2500 and height ≥ 250",
+            f"image is {width}x{height}; LINE needs width 800–2500, height ≥ 250 and "
+            "width/height ≥ 1.45",
             fields={"image": "wrong dimensions"},
         )
     if size is not None and (width, height) != (size.width, size.height):

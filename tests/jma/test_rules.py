@@ -229,6 +229,13 @@ def test_drills_and_tests_never_switch(decide, status: str) -> None:  # type: ig
     assert status in decision.reason_ja
 
 
+def test_a_correction_that_no_longer_qualifies_withdraws(decide) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(VXSE53, set_intensity("1413700", "4"), set_head("InfoType", "訂正"))
+    assert decision.action is A.WITHDRAW
+    assert decision.cancels_event_key == "seismic:20080614084350"
+    assert "訂正" in decision.reason_ja
+
+
 def test_a_correction_is_evaluated_like_an_issue(decide) -> None:  # type: ignore[no-untyped-def]
     decision = decide(VXSE53, set_intensity("1413700", "6-"), set_head("InfoType", "訂正"))
     assert decision.action is A.SWITCH and decision.ward_codes == ("141372",)

@@ -140,6 +140,7 @@ def test_bad_supplied_images_are_refused(
         (_png(700, 300), "wrong dimensions"),
         (_png(2600, 843), "wrong dimensions"),
         (_png(1000, 200), "wrong dimensions"),
+        (_png(1000, 700), "wrong dimensions"),  # width/height 1.43 < 1.45
         (_png(10_000, 10_000, mode="1"), "unreadable"),  # decompression bomb (> 89 Mpx)
     ],
 )
