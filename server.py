@@ -41,7 +41,10 @@ API_TABLES: Sequence[ApiRoutes] = (
 
 # Areas that need more than JSON routes (HTML pages, static files, background tasks) add a
 # `setup(app)` function here.
-AREA_SETUPS: Sequence[Callable[[web.Application], None]] = (notify.console.setup,)
+AREA_SETUPS: Sequence[Callable[[web.Application], None]] = (
+    notify.console.setup,
+    registry_api.setup,
+)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,7 +1,30 @@
-"""HTTP API of the registry area."""
+"""HTTP API of the registry area: how residents get in, and staff data requests.
+
+The endpoints live with their logic (LINE webhook, LIFF form, app devices, email opt-in,
+export / erase); importing the modules registers them on the area's one route table.
+`setup(app)` opens the HTTP client the LIFF token check uses.
+"""
 
 from __future__ import annotations
 
-from notify.web.api import ApiRoutes
+from collections.abc import AsyncIterator
 
-routes = ApiRoutes("registry")
+import aiohttp
+from aiohttp import web
+
+from notify.registry import devices, email_optin, export_erase, liff, line_webhook
+from notify.registry.liff import HTTP_CLIENT
+from notify.registry.routing import routes
+from notify.web.keys import AREAS
+
+__all__ = ["devices", "email_optin", "export_erase", "liff", "line_webhook", "routes", "setup"]
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as http:
+        app[AREAS].setdefault("registry", {})[HTTP_CLIENT] = http
+        yield
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_http_client)
