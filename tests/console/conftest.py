@@ -92,11 +92,16 @@ async def start_console(
     jar = CookieJar(unsafe=True, treat_as_secure_origin=str(server.make_url("/")))
     client = TestClient(server, cookie_jar=jar)
     await client.start_server()
+    await add_staff(app)
+    return client, app
+
+
+async def add_staff(app: web.Application) -> None:
+    """One console user per role (all with PASSWORD), plus a second PR user."""
     async with app[DB].transaction() as session:
         for login, roles in PEOPLE.items():
             user = await create_staff(session, login, f"{login} 職員", roles)
             user.password_hash = _password_hash()
-    return client, app
 
 
 @pytest.fixture

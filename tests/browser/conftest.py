@@ -1,0 +1,107 @@
+"""The hub on 127.0.0.1 (real PostgreSQL and Redis) driven by Debian's headless Chromium.
+
+Playwright never downloads a browser here: it launches `/usr/bin/chromium`. Screenshots of
+the main pages go to `artifacts/screenshots/` (git-ignored; CI keeps them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from notify.db import Database
+from notify.settings import REPO_ROOT, Settings
+from notify.web.keys import DB
+from tests.console.conftest import PASSWORD, add_staff
+
+CHROMIUM = os.environ.get("HUB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+
+# One database backend is enough for end-to-end runs: PostgreSQL, as in production.
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
+
+
+@dataclass
+class Hub:
+    app: web.Application
+    base_url: str
+
+    @property
+    def db(self) -> Database:
+        return self.app[DB]
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    from server import create_app
+
+    app = create_app(settings)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    await add_staff(app)
+    yield Hub(app, str(server.make_url("")).rstrip("/"))
+    await server.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium not found at {CHROMIUM} (scripts/setup-system.sh installs it)")
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield instance
+        await instance.close()
+
+
+@pytest.fixture
+async def new_page(browser: Any, hub: Hub) -> AsyncIterator[Any]:
+    """`await new_page()` → a page in a fresh context (its own cookies), Japanese locale."""
+    contexts: list[Any] = []
+
+    async def factory(locale: str = "ja-JP") -> Any:
+        context = await browser.new_context(
+            base_url=hub.base_url, locale=locale, viewport={"width": 1280, "height": 900}
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return await context.new_page()
+
+    yield factory
+    for context in contexts:
+        await context.close()
+
+
+async def sign_in(page: Any, login: str, password: str = PASSWORD) -> None:
+    await page.goto("/console/login")
+    await page.get_by_label("ログイン名").fill(login)
+    await page.get_by_label("パスワード").fill(password)
+    await page.get_by_role("button", name="ログイン").click()
+    await page.wait_for_url("**/console")
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
