@@ -2,5 +2,6 @@
 
 from notify import models  # noqa: F401
 from notify.db import Base
+from notify.stats import tables as stats_tables  # noqa: F401
 
 metadata = Base.metadata
