@@ -1,0 +1,1 @@
+"""Compose: staff-written message templates rendered per channel and language."""
