@@ -295,6 +295,7 @@ class SmtpSandbox:
         )
         smtp._sandbox_auth = self._credentials is not None  # type: ignore[attr-defined]
         self._sessions.add(smtp)
+        self.state.counters.add("connections", "smtp")  # proves connection reuse
         return smtp
 
     async def start(self) -> None:

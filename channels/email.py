@@ -1,0 +1,157 @@
+"""Email channel: aiosmtplib, one SMTP connection per batch (or per stripe of a batch).
+
+A connection is never shared between concurrent tasks: with `connections > 1` the batch is
+split into stripes and each stripe gets its own connection, used one message at a time.
+Results per recipient: 5xx at RCPT is a hard bounce (pruned unless the enhanced status says
+the problem is policy or the system, not the mailbox), 4xx is transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+import aiosmtplib
+
+from channels.base import ChannelName, DeliveryResult, EmailMessage, Recipient, SendContext
+from channels.email_errors import classify_smtp_error, is_connection_lost
+from channels.email_mime import Sender, build_email, checked_unsubscribe_url
+from notify.errors import InvalidInput, PermanentChannelError, TransientChannelError
+
+TlsMode = Literal["none", "starttls", "tls"]
+
+
+class EmailChannel:
+    name: ClassVar[ChannelName] = ChannelName.EMAIL
+    max_batch: ClassVar[int] = 500
+    max_body_chars: ClassVar[int] = 100_000
+    max_title_chars: ClassVar[int] = 200  # subject
+    supports_title: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        mail_from: str,
+        from_name: str = "",
+        envelope_from: str = "",
+        list_id: str = "",
+        username: str = "",
+        password: str = "",
+        tls: TlsMode = "none",
+        timeout_s: float = 30.0,
+        connections: int = 1,
+    ) -> None:
+        self._host, self._port, self._tls = host, port, tls
+        self._username, self._password = username, password
+        self._timeout = timeout_s
+        self._connections = max(1, connections)
+        self.sender = Sender(mail_from, from_name, envelope_from or mail_from, list_id)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            timeout=self._timeout,
+            use_tls=self._tls == "tls",
+            start_tls=self._tls == "starttls",
+        )
+        try:
+            await client.connect()
+            if self._username:
+                await client.login(self._username, self._password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await _quietly_close(client)
+            raise PermanentChannelError(
+                f"SMTP login refused: {exc.code} {exc.message}", provider_code=str(exc.code)
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await _quietly_close(client)
+            raise TransientChannelError(
+                f"cannot open an SMTP session with {self._host}:{self._port}: {exc}"
+            ) from exc
+        return client
+
+    async def send_batch(
+        self, recipients: Sequence[Recipient], message: EmailMessage, context: SendContext
+    ) -> list[DeliveryResult]:
+        if len(recipients) > self.max_batch:
+            raise InvalidInput(f"at most {self.max_batch} recipients per email batch")
+        if not recipients:
+            return []
+        for recipient in recipients:  # a bad URL is a whole-call error: refuse before sending
+            if url := recipient.extra.get("unsubscribe_url"):
+                checked_unsubscribe_url(url)
+        results: list[DeliveryResult | None] = [None] * len(recipients)
+        stripes = [
+            list(range(start, len(recipients), self._connections))
+            for start in range(min(self._connections, len(recipients)))
+        ]
+        first = await self._connect()  # cannot connect at all: a whole-call error
+        clients: list[aiosmtplib.SMTP | None] = [first] + [None] * (len(stripes) - 1)
+
+        async def run(stripe_no: int) -> None:
+            client = clients[stripe_no]
+            try:
+                for index in stripes[stripe_no]:
+                    if client is None:
+                        try:
+                            client = await self._connect()
+                        except TransientChannelError as exc:
+                            for rest in stripes[stripe_no]:
+                                if results[rest] is None:
+                                    results[rest] = DeliveryResult.transient("CONNECT", exc.message)
+                            return
+                    results[index], keep = await self._send_one(
+                        client, recipients[index], message, context
+                    )
+                    if not keep:
+                        await _quietly_close(client)
+                        client = None
+            finally:
+                if client is not None:
+                    await _quietly_quit(client)
+
+        await asyncio.gather(*(run(n) for n in range(len(stripes))))
+        return [r for r in results if r is not None]
+
+    async def _send_one(
+        self,
+        client: aiosmtplib.SMTP,
+        recipient: Recipient,
+        message: EmailMessage,
+        context: SendContext,
+    ) -> tuple[DeliveryResult, bool]:
+        """→ (result, whether the connection is still usable)."""
+        raw, message_id = build_email(
+            message,
+            recipient.address,
+            recipient.extra,
+            self.sender,
+            broadcast_id=context.broadcast_id,
+            endpoint_id=recipient.endpoint_id,
+        )
+        options = [] if recipient.address.isascii() else ["SMTPUTF8"]
+        try:
+            await client.sendmail(
+                self.sender.envelope_from, [recipient.address], raw, mail_options=options
+            )
+        except Exception as exc:  # translated at the boundary; nothing SDK-shaped escapes
+            return classify_smtp_error(exc), not is_connection_lost(exc)
+        return DeliveryResult.sent(message_id), True
+
+    async def close(self) -> None:
+        """Connections live only for one batch; nothing is held between batches."""
+
+
+async def _quietly_quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+async def _quietly_close(client: aiosmtplib.SMTP) -> None:
+    client.close()
