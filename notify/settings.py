@@ -74,6 +74,7 @@ class Settings(BaseModel):
     chunk_size_fcm: int = 500
     chunk_size_email: int = 200
     max_attempts: int = 6
+    retry_delay_scale: float = 1.0  # multiplies the delivery retry schedule (tests: small)
 
     # --- disaster mode / rich menus ---------------------------------------------------------
     rich_menu_font: Path | None = None
