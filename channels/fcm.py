@@ -21,7 +21,7 @@ from firebase_admin import messaging
 from channels.base import ChannelName, DeliveryResult, PushMessage, Recipient, SendContext
 from channels.fcm_auth import GoogleTokenSource
 from channels.fcm_errors import classify_response, raise_for_single_send, translate_exception
-from notify.errors import InvalidInput
+from notify.errors import ConfigError, InvalidInput
 
 # Android notification channels the city app creates (ids are part of the app contract).
 ANDROID_CHANNEL_EMERGENCY = "city_emergency"
@@ -115,7 +115,9 @@ class FcmChannel:
         concurrency: int = 100,
         timeout_s: float = 10.0,
     ) -> None:
-        self._send_url = f"{api_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
+        self._api_url = api_url.rstrip("/")
+        self._project_id = project_id  # empty: the service-account file's project
+        self._send_url = ""
         self._tokens = GoogleTokenSource(credentials_file, http_timeout_s=timeout_s)
         self._concurrency = concurrency
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -135,7 +137,7 @@ class FcmChannel:
         if context.emergency and not message.emergency:
             message = PushMessage(message.title, message.body, message.data, emergency=True)
         bodies = _RequestBodies(build_message_json(message))
-        await self._tokens.token()  # credentials failing is a whole-call error: raise it here
+        await self._ready()
         results: list[DeliveryResult | None] = [None] * len(recipients)
         backoff: list[DeliveryResult] = []  # set once FCM says the project quota is spent
         next_index = iter(range(len(recipients)))
@@ -153,6 +155,15 @@ class FcmChannel:
         workers = min(self._concurrency, len(recipients))
         await asyncio.gather(*(worker() for _ in range(workers)))
         return [r for r in results if r is not None]
+
+    async def _ready(self) -> None:
+        """Fetch the token before a send: failing credentials are a whole-call error."""
+        await self._tokens.token()
+        if not self._send_url:
+            project = self._project_id or self._tokens.project_id
+            if not project:
+                raise ConfigError("no FCM project id (setting or service-account file)")
+            self._send_url = f"{self._api_url}/v1/projects/{project}/messages:send"
 
     async def _post(self, body: bytes, *, retried_auth: bool = False) -> DeliveryResult:
         try:
@@ -174,7 +185,7 @@ class FcmChannel:
         Raises the project's ChannelError subclasses (RateLimited, TransientChannelError, ...).
         """
         body = json.dumps({"message": build_topic_data_json(topic, data)}).encode()
-        await self._tokens.token()
+        await self._ready()
         result = await self._post(body)
         return raise_for_single_send(result)
 
