@@ -1,8 +1,82 @@
-"""arq jobs of the delivery area (collected by worker.py)."""
+"""arq jobs of the delivery area (collected by worker.py).
+
+    delivery.begin(broadcast_id)     begin_delivery as a job (snapshot + plan), id per broadcast
+    delivery.send_batch(batch_id)    one attempt of one batch (retries: arq Retry, same id)
+    delivery.plan(broadcast_id)      reconcile one broadcast (resume, cancel, fallbacks)
+    delivery.reconcile               cron, every 10 s: the database is the record
+
+`startup` adds to ctx: `channels` (from channels.registry, unless the caller already put
+adapters there) and `delivery` (the shared runtime: rate limiter, render cache, slots).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-FUNCTIONS: list[Any] = []
-CRON_JOBS: list[Any] = []
+from arq import cron, func
+
+from notify.delivery.engine import begin_delivery
+from notify.delivery.queue import BEGIN, PLAN, RECONCILE, SEND_BATCH
+from notify.delivery.reconcile import reconcile, reconcile_broadcast
+from notify.delivery.runtime import build_runtime, runtime
+from notify.delivery.sender import send_batch
+
+log = logging.getLogger(__name__)
+
+# A send attempt is one provider call plus bookkeeping; rate-limit waits longer than ten
+# seconds re-queue the job instead of sleeping in it.
+SEND_TIMEOUT_S = 120
+RECONCILE_EVERY_S = 10
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    if "channels" not in ctx:
+        from channels.registry import build_channels
+
+        ctx["channels"] = build_channels(ctx["settings"])
+    ctx["delivery"] = build_runtime(ctx, ctx["channels"])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    channels = ctx.pop("channels", None) or {}
+    for adapter in channels.values():
+        try:
+            await adapter.close()
+        except Exception:  # closing must not stop the other adapters from closing
+            log.warning("closing %s failed", adapter, exc_info=True)
+
+
+async def begin_job(ctx: dict[str, Any], broadcast_id: int) -> None:
+    await begin_delivery(ctx, broadcast_id)
+
+
+async def send_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
+    return await send_batch(runtime(ctx), batch_id)
+
+
+async def plan_job(ctx: dict[str, Any], broadcast_id: int) -> int:
+    return await reconcile_broadcast(runtime(ctx), broadcast_id)
+
+
+async def reconcile_job(ctx: dict[str, Any]) -> int:
+    return await reconcile(runtime(ctx))
+
+
+FUNCTIONS: list[Any] = [
+    func(begin_job, name=BEGIN, keep_result=0, max_tries=100, timeout=1800),
+    # max_tries is high on purpose: the database counts real attempts (settings.max_attempts);
+    # arq's tries also count lease waits and re-runs after a killed worker.
+    func(send_batch_job, name=SEND_BATCH, keep_result=0, max_tries=10_000, timeout=SEND_TIMEOUT_S),
+    func(plan_job, name=PLAN, keep_result=0, max_tries=100, timeout=900),
+]
+CRON_JOBS: list[Any] = [
+    cron(
+        reconcile_job,
+        name=RECONCILE,
+        second=set(range(0, 60, RECONCILE_EVERY_S)),
+        keep_result=0,
+        timeout=900,
+        unique=True,
+    ),
+]

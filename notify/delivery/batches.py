@@ -1,0 +1,258 @@
+"""A batch's state in the database: claim with a lease, load, record, release.
+
+The lease (`lease_token`, `lease_until`) is what makes "one run per batch" true without
+trusting Redis: the running job renews it every few seconds; a killed worker's lease simply
+runs out, and the next run (arq's own re-run, or the reconciler's rescue job) takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import ChannelName, DeliveryResult
+from notify.db import utcnow
+from notify.delivery.engine import CANCELLED, SENDING, maybe_finish, plan_rows
+from notify.delivery.fallback import insert_fallbacks
+from notify.delivery.queue import enqueue_batches
+from notify.delivery.record import BatchRow, record_results
+from notify.delivery.retry import retry_delay
+from notify.delivery.runtime import DeliveryRuntime
+from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
+from notify.models import Broadcast, Consent, Endpoint, EndpointStatus
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 30.0
+RENEW_EVERY_S = 8.0
+
+
+def ready_to_claim(batch: DeliveryBatch, broadcast_status: str, now: dt.datetime) -> str | float:
+    """'go', 'cancel', a reason to stop ('done', 'paused'), or seconds to wait first."""
+    if batch.status in (BatchStatus.DONE, BatchStatus.CANCELLED):
+        return "done"
+    leased = batch.status == BatchStatus.SENDING and batch.lease_until and batch.lease_until > now
+    if leased:
+        return (batch.lease_until - now).total_seconds() + 0.5  # type: ignore[operator]
+    if broadcast_status == CANCELLED:
+        return "cancel"
+    if broadcast_status != SENDING:
+        return "paused"  # resume re-enqueues the batch
+    if batch.status == BatchStatus.RETRY and batch.next_attempt_at:
+        wait = (batch.next_attempt_at - now).total_seconds()
+        if wait > 0.5:
+            return wait
+    return "go"
+
+
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+    return and_(
+        DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY, BatchStatus.SENDING)),
+        or_(DeliveryBatch.lease_until.is_(None), DeliveryBatch.lease_until <= now),
+    )
+
+
+async def claim(rt: DeliveryRuntime, batch: DeliveryBatch) -> str | None:
+    """Take the batch for one attempt; the lease token, or None when another run has it."""
+    now = utcnow()
+    token = secrets.token_hex(16)
+    async with rt.db.transaction() as session:
+        claimed = (
+            await session.execute(
+                update(DeliveryBatch)
+                .where(DeliveryBatch.id == batch.id, _claimable(now))
+                .values(
+                    status=BatchStatus.SENDING,
+                    lease_token=token,
+                    lease_until=now + dt.timedelta(seconds=LEASE_S),
+                    attempts=DeliveryBatch.attempts + 1,
+                    updated_at=now,
+                )
+            )
+        ).rowcount  # type: ignore[attr-defined]
+    if not claimed:
+        return None
+    batch.attempts += 1
+    return token
+
+
+async def keep_lease(rt: DeliveryRuntime, batch_id: int, token: str) -> None:
+    """Renew the lease while the attempt runs (cancelled by the attempt when it ends)."""
+    while True:
+        await asyncio.sleep(RENEW_EVERY_S)
+        now = utcnow()
+        try:
+            async with rt.db.transaction() as session:
+                await session.execute(
+                    update(DeliveryBatch)
+                    .where(DeliveryBatch.id == batch_id, DeliveryBatch.lease_token == token)
+                    .values(lease_until=now + dt.timedelta(seconds=LEASE_S))
+                )
+        except Exception:  # a failed renewal only shortens the lease; the send goes on
+            log.warning("batch %s: lease renewal failed", batch_id, exc_info=True)
+
+
+async def unclaim(rt: DeliveryRuntime, batch_id: int, token: str) -> None:
+    async with rt.db.transaction() as session:
+        await session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch_id, DeliveryBatch.lease_token == token)
+            .values(
+                status=BatchStatus.QUEUED,
+                lease_token=None,
+                lease_until=None,
+                attempts=DeliveryBatch.attempts - 1,
+            )
+        )
+
+
+async def load_rows(rt: DeliveryRuntime, batch_id: int) -> tuple[list[BatchRow], list[int]]:
+    """The batch's rows still to send, and those whose endpoint is no longer usable."""
+    query = (
+        select(
+            Delivery.id,
+            Delivery.resident_id,
+            Delivery.endpoint_id,
+            Endpoint.address,
+            Endpoint.token,
+            Delivery.language,
+            Delivery.ward_code,
+            Delivery.attempts,
+            Delivery.fallback_rank,
+            Endpoint.status,
+            Endpoint.consent,
+        )
+        .outerjoin(Endpoint, Endpoint.id == Delivery.endpoint_id)
+        .where(Delivery.batch_id == batch_id, Delivery.status == DeliveryStatus.QUEUED)
+        .order_by(Delivery.id)
+    )
+    rows: list[BatchRow] = []
+    inactive: list[int] = []
+    async with rt.db.transaction() as session:
+        for r in await session.execute(query):
+            usable = r.address is not None and r.status == EndpointStatus.ACTIVE
+            if not usable or r.consent != Consent.GRANTED:
+                inactive.append(r.id)
+                continue
+            rows.append(BatchRow(*r[:9]))
+    return rows, inactive
+
+
+async def retry_key_for(rt: DeliveryRuntime, batch: DeliveryBatch) -> str | None:
+    """LINE: the batch's one retry key, for its whole life. It is made with the batch, before
+    any attempt; the set it is sent to only shrinks, and LINE answers any repeat of an
+    accepted key with 409 (reported as sent), so reusing it is always safe."""
+    if batch.channel != ChannelName.LINE:
+        return None
+    if batch.retry_key:
+        return batch.retry_key
+    key = str(uuid.uuid4())
+    async with rt.db.transaction() as session:  # stored before the attempt that uses it
+        await session.execute(
+            update(DeliveryBatch).where(DeliveryBatch.id == batch.id).values(retry_key=key)
+        )
+    batch.retry_key = key
+    return key
+
+
+async def finish_empty(
+    rt: DeliveryRuntime, batch_id: int, token: str, broadcast_id: int, now: dt.datetime
+) -> None:
+    async with rt.db.transaction() as session:
+        await _release(session, batch_id, token, BatchStatus.DONE, now, None)
+    await maybe_finish(rt, broadcast_id)
+
+
+async def _release(
+    session: AsyncSession,
+    batch_id: int,
+    token: str,
+    status: str,
+    now: dt.datetime,
+    next_at: dt.datetime | None,
+) -> bool:
+    values: dict[str, object] = {
+        "status": status,
+        "lease_token": None,
+        "lease_until": None,
+        "next_attempt_at": next_at,
+        "updated_at": now,
+    }
+    if status == BatchStatus.DONE:
+        values["sent_at"] = now
+    changed = (
+        await session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch_id, DeliveryBatch.lease_token == token)
+            .values(**values)
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if not changed:
+        log.warning("batch %s: lease lost before recording (results kept)", batch_id)
+    return bool(changed)
+
+
+async def record_attempt(
+    rt: DeliveryRuntime,
+    batch: DeliveryBatch,
+    broadcast: Broadcast,
+    rows: Sequence[BatchRow],
+    results: Sequence[DeliveryResult],
+    token: str,
+) -> float | None:
+    """Record one attempt; returns the seconds until the next try, or None when done."""
+    now = utcnow()
+    new_batches: list[int] = []
+    delay: float | None = None
+    async with rt.db.transaction() as session:
+        recorded = await record_results(
+            session,
+            batch.channel,
+            rows,
+            results,
+            now=now,
+            max_attempts=rt.settings.max_attempts,
+        )
+        if broadcast.channel_policy == "preferred" and recorded.failed_rows:
+            ids = await insert_fallbacks(
+                session, broadcast.id, broadcast.channels, recorded.failed_rows, now
+            )
+            if ids:
+                new_batches = await plan_rows(rt, session, broadcast.id, ids)
+        if recorded.retrying:
+            delay = retry_delay(
+                batch.attempts, recorded.retry_after_s, scale=rt.settings.retry_delay_scale
+            )
+            next_at = now + dt.timedelta(seconds=delay)
+            await _release(session, batch.id, token, BatchStatus.RETRY, now, next_at)
+        else:
+            await _release(session, batch.id, token, BatchStatus.DONE, now, None)
+    if new_batches:
+        await enqueue_batches(rt.redis, new_batches)
+    if delay is None:
+        await maybe_finish(rt, broadcast.id)
+    return delay
+
+
+async def cancel_batch(rt: DeliveryRuntime, batch_id: int, now: dt.datetime) -> None:
+    """The broadcast was cancelled: whatever this batch has not sent is cancelled."""
+    async with rt.db.transaction() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.batch_id == batch_id, Delivery.status == DeliveryStatus.QUEUED)
+            .values(status=DeliveryStatus.CANCELLED, updated_at=now)
+        )
+        await session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch_id, _claimable(now))
+            .values(
+                status=BatchStatus.CANCELLED, lease_token=None, lease_until=None, updated_at=now
+            )
+        )

@@ -1,0 +1,265 @@
+"""The delivery engine's entry points: start a broadcast, plan, release held rows, finish.
+
+    begin_delivery(ctx, broadcast_id)   # from the broadcasts area's start job
+      └ snapshot (one INSERT … SELECT, exactly once per broadcast: `delivery_runs`)
+      └ plan (stream pending rows → batches, enqueue `delivery.send_batch` jobs)
+    send_batch (notify.delivery.sender)  # many workers, one batch each
+    reconcile (cron)                     # re-plans, re-enqueues, releases held rows, finishes
+
+Every step reads its state from the database and may run again after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from notify import audit
+from notify.db import utcnow
+from notify.delivery.planner import Planner, new_planner, pending_rows_query, plan_pending
+from notify.delivery.queue import enqueue_batches
+from notify.delivery.runtime import DeliveryRuntime, runtime
+from notify.delivery.snapshot import snapshot_recipients
+from notify.delivery.tables import (
+    ACTIVE_BATCH_STATUSES,
+    Delivery,
+    DeliveryBatch,
+    DeliveryRun,
+    DeliveryStatus,
+)
+from notify.models import Broadcast
+
+log = logging.getLogger(__name__)
+
+SENDING = "sending"
+PAUSED = "paused"
+CANCELLED = "cancelled"
+COMPLETED = "completed"
+FAILED = "failed"
+LINE_UNIT_CAP = 1000  # distinct custom aggregation unit names per channel and month
+LINE_UNIT_MARGIN = 50
+PLAN_LOCK_MS = 120_000
+ALL_FAILED = "全件の配信に失敗しました / every delivery failed"
+JST = dt.timezone(dt.timedelta(hours=9))
+
+
+async def begin_delivery(ctx: Mapping[str, Any], broadcast_id: int) -> None:
+    """Snapshot the recipients of a 'sending' broadcast and queue its batches (idempotent)."""
+    rt = runtime(ctx)
+    async with rt.db.transaction() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+        if broadcast is None or broadcast.status not in (SENDING, PAUSED):
+            return
+    await take_snapshot(rt, broadcast)
+    await plan_broadcast(rt, broadcast_id)
+    await maybe_finish(rt, broadcast_id)
+
+
+async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> bool:
+    """Insert the recipients once; False when an earlier run already did."""
+    now = utcnow()
+    try:
+        async with rt.db.transaction() as session:
+            if await session.get(DeliveryRun, broadcast.id) is not None:
+                return False
+            run = DeliveryRun(
+                broadcast_id=broadcast.id,
+                unit_mode=await _unit_mode(rt, now),
+                snapshot_at=now,
+                recipients=0,
+            )
+            session.add(run)
+            await session.flush()  # claims the broadcast: a racing run fails here
+            run.recipients = await snapshot_recipients(session, broadcast, rt.city, now)
+            audit.record(
+                session,
+                audit.SYSTEM,
+                "delivery.snapshot",
+                target_type="broadcast",
+                target_id=broadcast.id,
+                recipients=run.recipients,
+            )
+    except IntegrityError:
+        return False
+    log.info("broadcast %s: %s recipients snapshotted", broadcast.id, run.recipients)
+    return True
+
+
+async def _unit_mode(rt: DeliveryRuntime, now: dt.datetime) -> str:
+    """One LINE aggregation unit per ward while the month's cap allows, else per broadcast."""
+    local = now.astimezone(JST)
+    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    async with rt.db.transaction() as session:
+        used = (
+            await session.execute(
+                select(func.count(func.distinct(DeliveryBatch.aggregation_unit))).where(
+                    DeliveryBatch.aggregation_unit.is_not(None),
+                    DeliveryBatch.created_at >= month_start.astimezone(dt.UTC),
+                )
+            )
+        ).scalar_one()
+    needed = len(rt.city.wards) + 1
+    return "ward" if used + needed <= LINE_UNIT_CAP - LINE_UNIT_MARGIN else "broadcast"
+
+
+@asynccontextmanager
+async def plan_lock(rt: DeliveryRuntime, broadcast_id: int) -> AsyncIterator[bool]:
+    """One planner per broadcast at a time (a Redis lock; losing it is safe, only slower:
+    batches claim rows with `status = 'pending'`)."""
+    key = f"delivery:plan-lock:{broadcast_id}"
+    token = secrets.token_hex(8)
+    got = bool(await rt.redis.set(key, token, nx=True, px=PLAN_LOCK_MS))
+    try:
+        yield got
+    finally:
+        if got and await rt.redis.get(key) == token.encode():
+            await rt.redis.delete(key)
+
+
+async def planner_for(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime) -> Planner:
+    async with rt.db.transaction() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+        run = await session.get(DeliveryRun, broadcast_id)
+    assert broadcast is not None
+    return new_planner(
+        broadcast_id,
+        rt.sizes(),
+        unit_mode=run.unit_mode if run else "broadcast",
+        emergency=broadcast.priority == "emergency",
+        tz=rt.city.tz,
+        now=now,
+    )
+
+
+async def plan_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:
+    """Plan every pending row of the broadcast; returns how many batches were made."""
+    async with plan_lock(rt, broadcast_id) as got:
+        if not got:
+            return 0
+        planner = await planner_for(rt, broadcast_id, utcnow())
+        key = f"delivery:plan-lock:{broadcast_id}"
+
+        async def enqueue(batch_ids: list[int]) -> None:
+            await enqueue_batches(rt.redis, batch_ids)
+            await rt.redis.pexpire(key, PLAN_LOCK_MS)
+
+        stats = await plan_pending(rt.db, planner, enqueue)
+    if stats.batches or stats.held:
+        log.info(
+            "broadcast %s: planned %s rows into %s batches, %s held",
+            broadcast_id,
+            stats.planned,
+            len(stats.batches),
+            stats.held,
+        )
+    return len(stats.batches)
+
+
+async def plan_rows(
+    rt: DeliveryRuntime, session: Any, broadcast_id: int, ids: list[int]
+) -> list[int]:
+    """Plan a few known pending rows (fallbacks) inside the caller's transaction."""
+    planner = await planner_for(rt, broadcast_id, utcnow())
+    for row in await session.execute(pending_rows_query(broadcast_id).where(Delivery.id.in_(ids))):
+        planner.add(*row)
+    planner.close_partial_groups()
+    return await planner.write(session)
+
+
+async def release_held(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime) -> int:
+    """Held rows whose quiet hours are over go back to 'pending' and are planned."""
+    async with rt.db.transaction() as session:
+        released = (
+            await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.broadcast_id == broadcast_id,
+                    Delivery.status == DeliveryStatus.HELD,
+                    Delivery.not_before <= now,
+                )
+                .values(status=DeliveryStatus.PENDING, updated_at=now)
+            )
+        ).rowcount  # type: ignore[attr-defined]
+    if released:
+        await plan_broadcast(rt, broadcast_id)
+    return int(released)
+
+
+async def maybe_finish(rt: DeliveryRuntime, broadcast_id: int) -> str | None:
+    """Mark the broadcast completed (or failed: nothing sent, something failed) once no
+    batch is active and no row waits; returns the new status or None."""
+    async with rt.db.transaction() as session:
+        busy = (
+            await session.execute(
+                select(
+                    exists().where(
+                        DeliveryBatch.broadcast_id == broadcast_id,
+                        DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
+                    )
+                )
+            )
+        ).scalar_one() or (
+            await session.execute(
+                select(
+                    exists().where(
+                        Delivery.broadcast_id == broadcast_id,
+                        Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
+                    )
+                )
+            )
+        ).scalar_one()
+        if busy:
+            return None
+        counts = dict(
+            (
+                await session.execute(
+                    select(Delivery.status, func.count())
+                    .where(
+                        Delivery.broadcast_id == broadcast_id,
+                        Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED)),
+                    )
+                    .group_by(Delivery.status)
+                )
+            ).all()
+        )
+        sent, failed = counts.get(DeliveryStatus.SENT, 0), counts.get(DeliveryStatus.FAILED, 0)
+        status = FAILED if failed and not sent else COMPLETED
+        now = utcnow()
+        changed = (
+            await session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.status == SENDING)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    error="全件の配信に失敗しました / every delivery failed"
+                    if status == FAILED
+                    else None,
+                )
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            return None
+        await session.execute(
+            update(DeliveryRun)
+            .where(DeliveryRun.broadcast_id == broadcast_id)
+            .values(finished_at=now)
+        )
+        audit.record(
+            session,
+            audit.SYSTEM,
+            f"broadcast.{status}",
+            target_type="broadcast",
+            target_id=broadcast_id,
+            sent=sent,
+            failed=failed,
+        )
+    log.info("broadcast %s %s: %s sent, %s failed", broadcast_id, status, sent, failed)
+    return status

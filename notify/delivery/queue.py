@@ -1,0 +1,62 @@
+"""Job names and ids of the delivery area, and the one place that enqueues them.
+
+Job ids make enqueues idempotent: a batch has one job id (`delivery:batch:<id>`), so the
+planner, a resume and the reconciler can all enqueue it and only one job exists. The
+database lease on the batch (see `sender.claim_batch`) is what stops two runs from sending
+the same batch; the job id only keeps the queue from filling with copies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
+
+BEGIN = "delivery.begin"
+SEND_BATCH = "delivery.send_batch"
+PLAN = "delivery.plan"
+RECONCILE = "delivery.reconcile"
+
+
+def batch_job_id(batch_id: int) -> str:
+    return f"delivery:batch:{batch_id}"
+
+
+def rescue_job_id(batch_id: int, attempts: int) -> str:
+    """A second id for a batch whose worker died mid-send: arq would only re-run the original
+    job after its in-progress key expires (the worker's longest job timeout + 10 s)."""
+    return f"delivery:batch:{batch_id}:rescue:{attempts}"
+
+
+def begin_job_id(broadcast_id: int) -> str:
+    return f"delivery:begin:{broadcast_id}"
+
+
+def plan_job_id(broadcast_id: int) -> str:
+    return f"delivery:plan:{broadcast_id}"
+
+
+async def enqueue_batches(
+    redis: ArqRedis, batch_ids: Iterable[int], *, defer_until: dt.datetime | None = None
+) -> int:
+    """Enqueue send jobs; returns how many were new (the rest already existed)."""
+    new = 0
+    for batch_id in batch_ids:
+        job = await redis.enqueue_job(
+            SEND_BATCH, batch_id, _job_id=batch_job_id(batch_id), _defer_until=defer_until
+        )
+        new += job is not None
+    return new
+
+
+async def missing_jobs(redis: ArqRedis, job_ids: list[str]) -> list[bool]:
+    """For each job id, True when Redis holds no such job (lost in a wipe, or finished)."""
+    if not job_ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.exists(job_key_prefix + job_id)
+        found = await pipe.execute()
+    return [not bool(n) for n in found]

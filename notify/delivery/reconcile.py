@@ -1,0 +1,210 @@
+"""The reconciler: the database says what is left to do; make the queue agree.
+
+Runs from cron every few seconds (and per broadcast as the `delivery.plan` job, e.g. on
+resume). It is what makes a Redis wipe harmless: every unfinished batch whose job is gone is
+queued again, pending rows are planned, held rows whose quiet hours ended are released, a
+batch whose worker died (lease run out) gets a rescue job, a broadcast whose start job was
+lost is started, and finished broadcasts are closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import exists, select, update
+
+from notify.db import utcnow
+from notify.delivery.engine import (
+    CANCELLED,
+    PAUSED,
+    SENDING,
+    maybe_finish,
+    plan_broadcast,
+    release_held,
+    take_snapshot,
+)
+from notify.delivery.queue import (
+    SEND_BATCH,
+    batch_job_id,
+    missing_jobs,
+    rescue_job_id,
+)
+from notify.delivery.runtime import DeliveryRuntime
+from notify.delivery.tables import (
+    ACTIVE_BATCH_STATUSES,
+    OPEN_STATUSES,
+    BatchStatus,
+    Delivery,
+    DeliveryBatch,
+    DeliveryRun,
+    DeliveryStatus,
+)
+from notify.models import Broadcast
+
+log = logging.getLogger(__name__)
+
+# A 'sending' broadcast without a snapshot this long after it started lost its start job.
+START_GRACE = dt.timedelta(seconds=60)
+
+
+async def reconcile(rt: DeliveryRuntime) -> int:
+    """One pass over every unfinished broadcast; returns how many jobs were (re)queued."""
+    async with rt.db.transaction() as session:
+        unfinished = select(DeliveryRun.broadcast_id).where(DeliveryRun.finished_at.is_(None))
+        rows = (
+            await session.execute(
+                select(Broadcast.id, Broadcast.status, Broadcast.started_at, Broadcast.updated_at)
+                .where(
+                    Broadcast.status.in_((SENDING, PAUSED, CANCELLED)),
+                    (Broadcast.id.in_(unfinished)) | (Broadcast.status == SENDING),
+                )
+                .order_by(Broadcast.id)
+            )
+        ).all()
+        started = set(
+            (await session.execute(select(DeliveryRun.broadcast_id))).scalars().all()
+            if rows
+            else []
+        )
+    queued = 0
+    now = utcnow()
+    for broadcast_id, status, started_at, updated_at in rows:
+        if broadcast_id not in started:
+            if status == SENDING and (started_at or updated_at) < now - START_GRACE:
+                await _start_lost_broadcast(rt, broadcast_id)
+            continue
+        queued += await reconcile_broadcast(rt, broadcast_id)
+    return queued
+
+
+async def _start_lost_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> None:
+    async with rt.db.transaction() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+    if broadcast is not None and await take_snapshot(rt, broadcast):
+        log.warning(
+            "broadcast %s: start job was lost; snapshot taken by the reconciler", broadcast_id
+        )
+
+
+async def reconcile_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:
+    now = utcnow()
+    async with rt.db.transaction() as session:
+        status = (
+            await session.execute(select(Broadcast.status).where(Broadcast.id == broadcast_id))
+        ).scalar_one_or_none()
+    if status is None:
+        return 0
+    if status == CANCELLED:
+        await cancel_remaining(rt, broadcast_id, now)
+        return 0
+    if status != SENDING:
+        return 0
+    await release_held(rt, broadcast_id, now)
+    async with rt.db.transaction() as session:
+        has_pending = (
+            await session.execute(
+                select(
+                    exists().where(
+                        Delivery.broadcast_id == broadcast_id,
+                        Delivery.status == DeliveryStatus.PENDING,
+                    )
+                )
+            )
+        ).scalar_one()
+    if has_pending:
+        await plan_broadcast(rt, broadcast_id)
+    queued = await requeue_batches(rt, broadcast_id, now)
+    await maybe_finish(rt, broadcast_id)
+    return queued
+
+
+async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime) -> int:
+    """Queue every active batch of the broadcast whose job Redis does not hold."""
+    async with rt.db.transaction() as session:
+        batches = (
+            await session.execute(
+                select(
+                    DeliveryBatch.id,
+                    DeliveryBatch.status,
+                    DeliveryBatch.attempts,
+                    DeliveryBatch.next_attempt_at,
+                    DeliveryBatch.lease_until,
+                ).where(
+                    DeliveryBatch.broadcast_id == broadcast_id,
+                    DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
+                )
+            )
+        ).all()
+    missing = await missing_jobs(rt.redis, [batch_job_id(b.id) for b in batches])
+    queued = 0
+    for batch, gone in zip(batches, missing, strict=True):
+        dead_lease = batch.status == BatchStatus.SENDING and (
+            batch.lease_until is None or batch.lease_until <= now
+        )
+        if batch.status == BatchStatus.SENDING and not dead_lease:
+            continue  # a live worker holds it
+        if gone:
+            job_id = batch_job_id(batch.id)
+        elif dead_lease:
+            # Its worker died; arq would re-run the job only after its in-progress key
+            # expires. A rescue job takes over now; the lease keeps the two apart.
+            job_id = rescue_job_id(batch.id, batch.attempts)
+        else:
+            continue
+        defer = batch.next_attempt_at if batch.status == BatchStatus.RETRY else None
+        job = await rt.redis.enqueue_job(SEND_BATCH, batch.id, _job_id=job_id, _defer_until=defer)
+        queued += job is not None
+    if queued:
+        log.info("broadcast %s: %s batch jobs re-queued", broadcast_id, queued)
+    return queued
+
+
+async def cancel_remaining(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime) -> None:
+    """A cancelled broadcast: every row not yet sent (and not in flight) is cancelled."""
+    async with rt.db.transaction() as session:
+        idle = select(DeliveryBatch.id).where(
+            DeliveryBatch.broadcast_id == broadcast_id,
+            DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY)),
+        )
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.broadcast_id == broadcast_id,
+                Delivery.status == DeliveryStatus.QUEUED,
+                Delivery.batch_id.in_(idle),
+            )
+            .values(status=DeliveryStatus.CANCELLED, updated_at=now)
+        )
+        await session.execute(
+            update(DeliveryBatch)
+            .where(
+                DeliveryBatch.broadcast_id == broadcast_id,
+                DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY)),
+            )
+            .values(status=BatchStatus.CANCELLED, updated_at=now)
+        )
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.broadcast_id == broadcast_id,
+                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
+            )
+            .values(status=DeliveryStatus.CANCELLED, updated_at=now)
+        )
+        in_flight = (
+            await session.execute(
+                select(
+                    exists().where(
+                        Delivery.broadcast_id == broadcast_id,
+                        Delivery.status.in_(OPEN_STATUSES),
+                    )
+                )
+            )
+        ).scalar_one()
+        if not in_flight:
+            await session.execute(
+                update(DeliveryRun)
+                .where(DeliveryRun.broadcast_id == broadcast_id, DeliveryRun.finished_at.is_(None))
+                .values(finished_at=now)
+            )

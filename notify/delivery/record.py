@@ -1,0 +1,170 @@
+"""Writing one batch attempt's per-recipient results, in one transaction.
+
+Every UPDATE is guarded by `status = 'queued'`, so recording twice (a re-run that raced a
+slow first run) can never turn a final status back, and what the database says is what
+crossed the wire as far as anyone could know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import ChannelName, DeliveryResult, Outcome
+from notify.delivery.retry import is_final
+from notify.delivery.tables import Delivery, DeliveryStatus
+from notify.models import Endpoint, EndpointStatus
+
+_deliveries = cast(Table, Delivery.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """One recipient of a batch, as loaded for sending."""
+
+    delivery_id: int
+    resident_id: int
+    endpoint_id: int
+    address: str
+    endpoint_token: str | None
+    language: str
+    ward_code: str | None
+    attempts: int
+    fallback_rank: int
+
+
+@dataclass(slots=True)
+class Recorded:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    retry_after_s: float | None = None
+    rate_limited: bool = False
+    # Rows that failed for good: the "preferred" policy tries the resident's next channel.
+    failed_rows: list[BatchRow] = field(default_factory=list)
+
+
+async def record_results(
+    session: AsyncSession,
+    channel: str,
+    rows: Sequence[BatchRow],
+    results: Sequence[DeliveryResult],
+    *,
+    now: dt.datetime,
+    max_attempts: int,
+) -> Recorded:
+    if len(results) != len(rows):  # an adapter bug must not mark the wrong people sent
+        raise RuntimeError(f"{channel}: {len(results)} results for {len(rows)} recipients")
+    out = Recorded()
+    sent: list[tuple[int, str | None]] = []
+    failed: dict[str, list[int]] = defaultdict(list)
+    retry: dict[str, list[int]] = defaultdict(list)
+    prune: dict[str, list[int]] = defaultdict(list)
+    for row, result in zip(rows, results, strict=True):
+        if result.outcome is Outcome.SENT:
+            sent.append((row.delivery_id, result.provider_id))
+            continue
+        code = (result.error_code or result.outcome.value)[:64]
+        if result.outcome is Outcome.PERMANENT:
+            failed[code].append(row.delivery_id)
+            out.failed_rows.append(row)
+            if result.prune:
+                prune[code].append(row.endpoint_id)
+            continue
+        if result.retry_after_s:
+            out.retry_after_s = max(out.retry_after_s or 0.0, result.retry_after_s)
+        if code in ("QUOTA_EXCEEDED", "rate_limited", "http_429", "channel_rate_limited"):
+            out.rate_limited = True
+        if is_final(row.attempts + 1, max_attempts):
+            failed[code].append(row.delivery_id)
+            out.failed_rows.append(row)
+        else:
+            retry[code].append(row.delivery_id)
+    out.sent = await _mark_sent(session, sent, now)
+    for code, ids in failed.items():
+        out.failed += await _mark(session, ids, now, status=DeliveryStatus.FAILED, code=code)
+    for code, ids in retry.items():
+        out.retrying += await _mark(session, ids, now, status=DeliveryStatus.QUEUED, code=code)
+    dead = EndpointStatus.BLOCKED if channel == ChannelName.LINE else EndpointStatus.PRUNED
+    for code, endpoint_ids in prune.items():
+        await session.execute(
+            update(Endpoint)
+            .where(Endpoint.id.in_(endpoint_ids), Endpoint.status == EndpointStatus.ACTIVE)
+            .values(status=dead, last_error=code[:200], updated_at=now)
+        )
+    return out
+
+
+async def _mark(
+    session: AsyncSession, ids: list[int], now: dt.datetime, *, status: str, code: str
+) -> int:
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.QUEUED)
+        .values(
+            status=status,
+            error_code=code,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _mark_sent(
+    session: AsyncSession, sent: list[tuple[int, str | None]], now: dt.datetime
+) -> int:
+    if not sent:
+        return 0
+    by_provider_id: dict[str | None, list[int]] = defaultdict(list)
+    for delivery_id, provider_id in sent:
+        by_provider_id[provider_id].append(delivery_id)
+    values = {
+        "status": DeliveryStatus.SENT,
+        "error_code": None,
+        "attempts": _deliveries.c.attempts + 1,
+        "sent_at": now,
+        "updated_at": now,
+    }
+    if len(by_provider_id) <= 4:  # LINE: one request id for the whole multicast
+        total = 0
+        for provider_id, ids in by_provider_id.items():
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.QUEUED)
+                .values(provider_id=provider_id, **values)
+            )
+            total += int(result.rowcount)  # type: ignore[attr-defined]
+        return total
+    # FCM: one message name per recipient: one prepared statement, executed many times.
+    statement = (
+        _deliveries.update()
+        .where(
+            _deliveries.c.id == bindparam("b_id"),
+            _deliveries.c.status == DeliveryStatus.QUEUED,
+        )
+        .values(provider_id=bindparam("b_provider_id"), **values)
+    )
+    await session.execute(
+        statement,
+        [
+            {"b_id": delivery_id, "b_provider_id": (provider_id or "")[:128] or None}
+            for delivery_id, provider_id in sent
+        ],
+    )
+    return len(sent)  # executemany reports no reliable rowcount on every driver
+
+
+async def mark_skipped(session: AsyncSession, ids: list[int], now: dt.datetime, code: str) -> int:
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.SKIPPED, error_code=code, updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,79 @@
+"""What the delivery jobs share inside one worker process (built once in `jobs.startup`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from channels.base import Channel, ChannelName
+from notify.city import CityConfig
+from notify.db import Database
+from notify.delivery.ratelimit import Bucket, RateLimiter, buckets_for
+from notify.delivery.render_cache import RenderCache
+from notify.settings import Settings
+
+# How many batches of a channel one worker process may have in flight. FCM and SMTP have no
+# idempotency key, so a kill -9 repeats whatever was in flight and not yet recorded: one
+# batch per channel and process bounds that repeat to one batch per kill. LINE batches are
+# idempotent (retry key) and may run side by side.
+IN_FLIGHT_PER_PROCESS: Mapping[str, int] = {
+    ChannelName.LINE: 16,
+    ChannelName.FCM: 1,
+    ChannelName.EMAIL: 1,
+}
+
+
+@dataclass(slots=True)
+class DeliveryRuntime:
+    settings: Settings
+    city: CityConfig
+    db: Database
+    redis: ArqRedis
+    channels: Mapping[str, Channel]
+    limiter: RateLimiter
+    buckets: Mapping[str, Bucket]
+    renders: RenderCache
+    in_flight: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def batch_size(self, channel: str) -> int:
+        configured = {
+            ChannelName.LINE: 500,
+            ChannelName.FCM: self.settings.chunk_size_fcm,
+            ChannelName.EMAIL: self.settings.chunk_size_email,
+        }[ChannelName(channel)]
+        adapter = self.channels.get(channel)
+        return min(configured, adapter.max_batch) if adapter is not None else configured
+
+    def sizes(self) -> dict[str, int]:
+        return {name.value: self.batch_size(name) for name in ChannelName}
+
+    def slot(self, channel: str) -> asyncio.Semaphore:
+        if channel not in self.in_flight:
+            self.in_flight[channel] = asyncio.Semaphore(IN_FLIGHT_PER_PROCESS.get(channel, 1))
+        return self.in_flight[channel]
+
+
+def build_runtime(ctx: dict[str, Any], channels: Mapping[str, Channel]) -> DeliveryRuntime:
+    settings: Settings = ctx["settings"]
+    redis: ArqRedis = ctx["redis"]
+    return DeliveryRuntime(
+        settings=settings,
+        city=ctx["city"],
+        db=ctx["db"],
+        redis=redis,
+        channels=channels,
+        limiter=RateLimiter(redis, enabled=settings.rate_limits_enabled),
+        buckets=buckets_for(settings),
+        renders=RenderCache(ctx["city"]),
+    )
+
+
+def runtime(ctx: Mapping[str, Any]) -> DeliveryRuntime:
+    found = ctx.get("delivery")
+    if not isinstance(found, DeliveryRuntime):
+        raise RuntimeError("delivery runtime missing: notify.delivery.jobs.startup did not run")
+    return found

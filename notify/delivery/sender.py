@@ -1,0 +1,205 @@
+"""Sending one batch: claim it, send to whoever is still 'queued', record, let go.
+
+Crash safety, step by step:
+
+1. **Claim** — a conditional UPDATE sets the batch 'sending' with a lease (a token and an
+   expiry the running job renews every few seconds). Only one run holds a batch at a time,
+   even when Redis was wiped and the reconciler queued it again, or arq re-ran a job.
+2. **Load** — after the claim, the rows of the batch still 'queued' (earlier attempts'
+   results are already recorded, so a re-run resumes, never restarts).
+3. **LINE key** — the batch's X-Line-Retry-Key was stored when the batch was made, before
+   any attempt, and is reused on every attempt; LINE answers a repeat of an accepted request
+   with 409, which the adapter reports as sent, so a re-run after a kill sends nothing twice.
+4. **Send** — through the shared Redis rate limiter.
+5. **Record** — every per-recipient result, the endpoint prunes, the fallbacks and the
+   batch's next state, in one transaction; a kill before it commits repeats exactly this
+   attempt. FCM and email have no idempotency key, so that repeat is bounded by sending at
+   most one batch per channel per worker process at a time (`runtime.IN_FLIGHT_PER_PROCESS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arq import Retry
+
+from channels.base import ChannelName, DeliveryResult, Recipient, SendContext
+from notify.db import utcnow
+from notify.delivery import batches as batch_state
+from notify.delivery.ratelimit import TooLong
+from notify.delivery.record import BatchRow, mark_skipped
+from notify.delivery.render_cache import RenderFailed
+from notify.delivery.runtime import DeliveryRuntime
+from notify.delivery.tables import DeliveryBatch
+from notify.errors import (
+    AlreadyAccepted,
+    ChannelError,
+    HubError,
+    PermanentChannelError,
+    RateLimited,
+    TransientChannelError,
+)
+from notify.models import Broadcast
+
+log = logging.getLogger(__name__)
+
+SLOT_WAIT_S = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    results: list[DeliveryResult]
+    rate_limited_s: float | None = None
+
+
+async def send_batch(rt: DeliveryRuntime, batch_id: int) -> str:
+    """Run one attempt of a batch; returns what happened (for the job log)."""
+    async with rt.db.transaction() as session:
+        batch = await session.get(DeliveryBatch, batch_id)
+        broadcast = await session.get(Broadcast, batch.broadcast_id) if batch else None
+    if batch is None or broadcast is None:
+        return "missing"
+    now = utcnow()
+    verdict = batch_state.ready_to_claim(batch, broadcast.status, now)
+    if verdict == "cancel":
+        await batch_state.cancel_batch(rt, batch_id, now)
+        return "cancelled"
+    if isinstance(verdict, float):
+        raise Retry(defer=verdict)
+    if verdict != "go":
+        return verdict
+    slot = rt.slot(batch.channel)
+    try:
+        await asyncio.wait_for(slot.acquire(), SLOT_WAIT_S)
+    except TimeoutError:
+        raise Retry(defer=1.0 + secrets.randbelow(2000) / 1000) from None
+    try:
+        return await _attempt(rt, batch, broadcast)
+    finally:
+        slot.release()
+
+
+async def _attempt(rt: DeliveryRuntime, batch: DeliveryBatch, broadcast: Broadcast) -> str:
+    lease = await batch_state.claim(rt, batch)
+    if lease is None:
+        raise Retry(defer=1.0)
+    heartbeat = asyncio.create_task(batch_state.keep_lease(rt, batch.id, lease))
+    try:
+        rows, inactive = await batch_state.load_rows(rt, batch.id)
+        now = utcnow()
+        if inactive:
+            async with rt.db.transaction() as session:
+                await mark_skipped(session, inactive, now, "endpoint_inactive")
+        if not rows:
+            await batch_state.finish_empty(rt, batch.id, lease, broadcast.id, now)
+            return "empty"
+        try:
+            message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)
+        except RenderFailed as failed:
+            log.warning(
+                "broadcast %s %s/%s: %s", broadcast.id, batch.channel, batch.language, failed
+            )
+            results = [DeliveryResult.permanent("template_error", failed.error.message)] * len(rows)
+            outcome = Outcomes(results)
+        else:
+            key = await batch_state.retry_key_for(rt, batch)
+            try:
+                await _wait_for_rate(rt, batch.channel, len(rows))
+            except TooLong as too_long:
+                await batch_state.unclaim(rt, batch.id, lease)
+                raise Retry(defer=too_long.wait_s) from None
+            context = SendContext(
+                broadcast_id=broadcast.id,
+                idempotency_key=key,
+                aggregation_unit=batch.aggregation_unit,
+                emergency=broadcast.priority == "emergency",
+            )
+            outcome = await _send(rt, batch.channel, rows, message, context, broadcast)
+        if outcome.rate_limited_s:
+            await rt.limiter.penalize(rt.buckets[batch.channel], outcome.rate_limited_s)
+        next_try = await batch_state.record_attempt(
+            rt, batch, broadcast, rows, outcome.results, lease
+        )
+    finally:
+        heartbeat.cancel()
+    if next_try is not None:
+        raise Retry(defer=next_try)
+    return "done"
+
+
+async def _wait_for_rate(rt: DeliveryRuntime, channel: str, recipients: int) -> None:
+    cost = 1 if channel == ChannelName.LINE else recipients  # LINE: one multicast request
+    await rt.limiter.acquire(rt.buckets[channel], cost)
+
+
+def _recipients(
+    rt: DeliveryRuntime, channel: str, rows: Sequence[BatchRow], broadcast_id: int
+) -> list[Recipient]:
+    from notify.stats.tracking import email_links, push_extra
+
+    out: list[Recipient] = []
+    for row in rows:
+        extra: dict[str, str] = {}
+        if channel == ChannelName.EMAIL:
+            extra = email_links(rt.settings, broadcast_id, row.endpoint_id, row.endpoint_token)
+        elif channel == ChannelName.FCM:
+            extra = push_extra(rt.settings, broadcast_id, row.endpoint_id)
+        out.append(
+            Recipient(
+                endpoint_id=row.endpoint_id,
+                address=row.address,
+                resident_id=row.resident_id,
+                language=row.language,
+                extra=extra,
+            )
+        )
+    return out
+
+
+async def _send(
+    rt: DeliveryRuntime,
+    channel: str,
+    rows: Sequence[BatchRow],
+    message: Any,
+    context: SendContext,
+    broadcast: Broadcast,
+) -> Outcomes:
+    adapter = rt.channels.get(channel)
+    n = len(rows)
+    if adapter is None:
+        return Outcomes([DeliveryResult.permanent("channel_not_configured")] * n)
+    recipients = _recipients(rt, channel, rows, broadcast.id)
+    try:
+        results = await adapter.send_batch(recipients, message, context)
+    except AlreadyAccepted as accepted:  # an adapter may raise it instead of mapping it
+        return Outcomes([DeliveryResult.sent(accepted.accepted_request_id)] * n)
+    except RateLimited as limited:
+        wait = limited.retry_after_s or 1.0
+        results = [DeliveryResult.transient("rate_limited", str(limited), retry_after_s=wait)] * n
+        return Outcomes(results, rate_limited_s=wait)
+    except TransientChannelError as error:
+        return Outcomes(
+            [DeliveryResult.transient(error.provider_code or error.code, error.message)] * n
+        )
+    except PermanentChannelError as error:
+        return Outcomes(
+            [DeliveryResult.permanent(error.provider_code or error.code, error.message)] * n
+        )
+    except (ChannelError, HubError) as error:
+        return Outcomes([DeliveryResult.permanent(error.code, error.message)] * n)
+    except Exception as error:  # a bug must not lose the batch: retry it, and say so loudly
+        log.exception("broadcast %s: %s adapter raised", broadcast.id, channel)
+        return Outcomes([DeliveryResult.transient("internal_error", repr(error)[:200])] * n)
+    limited_s = max(
+        (r.retry_after_s or 1.0 for r in results if r.error_code in _RATE_LIMIT_CODES),
+        default=None,
+    )
+    return Outcomes(list(results), rate_limited_s=limited_s)
+
+
+_RATE_LIMIT_CODES = frozenset({"QUOTA_EXCEEDED", "rate_limited", "http_429"})

@@ -1,0 +1,81 @@
+"""A broadcast reaches every recipient exactly once, in provider-sized batches."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from arq.connections import ArqRedis
+from sqlalchemy import select
+
+from notify.db import Database
+from notify.delivery.tables import DeliveryBatch, DeliveryRun
+from notify.settings import Settings
+from sandbox.runner import SandboxHandles
+from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, statuses
+from tests.delivery.conftest import run_worker
+
+MULTICAST = "/v2/bot/message/multicast"
+
+
+async def test_each_endpoint_gets_exactly_one_message(
+    hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
+) -> None:
+    people = (
+        [Person(line=True) for _ in range(620)]
+        + [Person(fcm=True) for _ in range(130)]
+        + [Person(email=True) for _ in range(50)]
+        + [Person(line=True, fcm=True, email=True, language="en") for _ in range(8)]
+    )
+    town = await seed(db, people)
+    broadcast_id = await make_broadcast(db)
+
+    await queue.enqueue_job("delivery.begin", broadcast_id)
+    await run_worker(hub_settings)
+
+    # What crossed the wire: every address exactly once, nobody else.
+    for channel, sandbox_counters in (
+        ("line", sandboxes.line.base.counters),
+        ("fcm", sandboxes.fcm.state.counters),
+        ("email", sandboxes.smtp.state.counters),
+    ):
+        addresses = town.all(channel)
+        assert [sandbox_counters.get("delivered", a) for a in addresses] == [1] * len(addresses)
+        assert sandbox_counters.total("delivered") == len(addresses)
+    assert await statuses(db, broadcast_id) == {
+        ("line", "sent"): 628,
+        ("fcm", "sent"): 138,
+        ("email", "sent"): 58,
+    }
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+    # LINE: multicasts of at most 500 ids, each with a retry key and a per-ward unit.
+    multicasts = sandboxes.line.base.log.entries(path=MULTICAST)
+    assert all(len(m["body"]["to"]) <= 500 for m in multicasts)
+    assert len({m["headers"]["x-line-retry-key"] for m in multicasts}) == len(multicasts)
+    units = Counter(m["body"]["customAggregationUnits"][0] for m in multicasts)
+    assert set(units) == {f"b{broadcast_id}_{w}" for w in ("141313", "141321", "141330")}
+    # One rendered message per language and ward: {{ resident.ward }} is filled in.
+    texts = {m["body"]["messages"][0]["text"] for m in multicasts}
+    assert any("川崎区" in t for t in texts) and any("Saiwai-ku" in t for t in texts)
+
+    async with db.transaction() as session:
+        batches = (await session.execute(select(DeliveryBatch))).scalars().all()
+        run = await session.get(DeliveryRun, broadcast_id)
+    assert run is not None and run.recipients == 628 + 138 + 58 and run.finished_at
+    assert all(b.status == "done" and b.attempts == 1 for b in batches)
+    by_channel = Counter(b.channel for b in batches)
+    # email: 40 per SMTP connection; fcm: 100 per batch (settings), per language and ward.
+    assert by_channel["email"] >= 58 // 40 + 1 and by_channel["fcm"] >= 138 // 100 + 1
+    assert all(b.size <= {"line": 500, "fcm": 100, "email": 40}[b.channel] for b in batches)
+    assert all(b.retry_key for b in batches if b.channel == "line")
+
+
+async def test_an_empty_segment_completes_at_once(
+    hub_settings: Settings, db: Database, queue: ArqRedis
+) -> None:
+    await seed(db, [Person(line=True)])
+    broadcast_id = await make_broadcast(db, segment={"type": "wards", "codes": ["141372"]})
+    await queue.enqueue_job("delivery.begin", broadcast_id)
+    await run_worker(hub_settings)
+    assert await statuses(db, broadcast_id) == {}
+    assert await broadcast_status(db, broadcast_id) == "completed"
