@@ -1,1 +1,94 @@
 // Progressive enhancement only: every page works without this file.
+// - compose: the reach estimate follows the form as it changes (POST /console/reach)
+// - sending: progress bars poll the delivery progress and update in place
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+function el(tag, text, attrs) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  return node;
+}
+
+function fmt(n) {
+  return Number(n).toLocaleString(document.documentElement.lang === "en" ? "en-US" : "ja-JP");
+}
+
+function setupReach() {
+  const panel = document.getElementById("reach");
+  const form = document.getElementById("compose-form");
+  if (!panel || !form) return;
+  const live = document.getElementById("reach-live");
+  let timer = null;
+  let seq = 0;
+  async function refresh() {
+    const mine = ++seq;
+    panel.setAttribute("aria-busy", "true");
+    try {
+      const response = await fetch(panel.dataset.reachUrl, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "X-CSRF-Token": csrfToken(), Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const data = await response.json();
+      if (mine !== seq) return;
+      live.replaceChildren();
+      if (!response.ok) {
+        live.append(el("p", data.error || response.statusText, { class: "field-error" }));
+        return;
+      }
+      const p = el("p");
+      p.append(el("strong", fmt(data.reachable), { id: "reach-reachable" }), " " + panel.dataset.people + " ");
+      p.append(el("span", "（" + panel.dataset.matching + " " + fmt(data.total) + "）", { class: "hint" }));
+      const ul = el("ul", null, { id: "reach-channels" });
+      for (const c of data.by_channel) ul.append(el("li", c.label + ": " + fmt(c.count)));
+      live.append(p, ul);
+      if (data.by_ward.length) {
+        const details = el("details");
+        details.append(el("summary", panel.dataset.byWard));
+        const wards = el("ul", null, { id: "reach-wards" });
+        for (const w of data.by_ward) wards.append(el("li", w.ward + ": " + fmt(w.count)));
+        details.append(wards);
+        live.append(details);
+      }
+    } catch (err) {
+      // Network hiccup: keep the last estimate; the Preview button still works.
+    } finally {
+      if (mine === seq) panel.removeAttribute("aria-busy");
+    }
+  }
+  const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 400); };
+  form.addEventListener("change", schedule);
+  form.addEventListener("input", (e) => { if (e.target.type === "number") schedule(); });
+}
+
+function setupProgress() {
+  for (const box of document.querySelectorAll("[data-progress-url]")) {
+    const url = box.dataset.progressUrl;
+    const done = new Set((box.dataset.doneStatuses || "completed,cancelled,failed").split(","));
+    async function poll() {
+      try {
+        const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (!response.ok) return setTimeout(poll, 5000);
+        const data = await response.json();
+        for (const node of box.querySelectorAll("[data-field]")) {
+          const value = node.dataset.field.split(".").reduce((o, k) => (o == null ? o : o[k]), data);
+          if (value === undefined || value === null) continue;
+          if (node.tagName === "PROGRESS") { node.max = Math.max(1, data.total || 1); node.value = value; }
+          else node.textContent = typeof value === "number" ? fmt(value) : value;
+        }
+        if (done.has(data.status)) { window.location.reload(); return; }
+      } catch (err) { /* retry below */ }
+      setTimeout(poll, 2000);
+    }
+    setTimeout(poll, 1000);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupReach(); setupProgress(); });

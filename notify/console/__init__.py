@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from notify.console import home, login
+from notify.console import broadcast_pages, home, login, reach
 from notify.console.auth import session_principal
 from notify.console.render import JINJA, build_environment
 from notify.settings import REPO_ROOT
 from notify.web.auth import SESSION_LOADER
 
 STATIC_DIR = REPO_ROOT / "static"
-PAGE_TABLES: tuple[web.RouteTableDef, ...] = (login.routes, home.routes)
+PAGE_TABLES: tuple[web.RouteTableDef, ...] = (
+    login.routes,
+    home.routes,
+    reach.routes,
+    broadcast_pages.routes,
+)
 
 
 def setup(app: web.Application) -> None:
