@@ -26,10 +26,10 @@ import time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Integer, String, column, func, select, table
+from sqlalchemy import Integer, String, column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Database, utcnow
+from notify.db import Database, UTCDateTime, utcnow
 from notify.models import Broadcast
 from notify.settings import Settings
 from notify.stats.events import dialect_insert
@@ -54,7 +54,7 @@ delivery_batches = table(
     column("channel", String),
     column("ward_code", String),
     column("aggregation_unit", String),
-    column("created_at", DateTime),
+    column("created_at", UTCDateTime),
 )
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, cast, column, distinct, func, null, select, table
+from sqlalchemy import String, and_, cast, column, distinct, func, null, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -68,12 +68,23 @@ async def delivery_counts(
 
 
 def _sent_delivery_join() -> ColumnElement[bool]:
+    """An open counts only for a recipient the broadcast was sent to on that channel, and
+    (email) whose message did not bounce: opens never exceed delivered."""
     d = deliveries.c
+    bounced = (
+        select(EmailBounce.id)
+        .where(
+            EmailBounce.broadcast_id == OpenEvent.broadcast_id,
+            EmailBounce.endpoint_id == OpenEvent.endpoint_id,
+        )
+        .exists()
+    )
     return and_(
         d.broadcast_id == OpenEvent.broadcast_id,
         d.endpoint_id == OpenEvent.endpoint_id,
         d.channel == OpenEvent.channel,
         d.status == "sent",
+        or_(OpenEvent.channel != "email", ~bounced),
     )
 
 

@@ -99,22 +99,22 @@ async def channel_figures(
     bounces = await queries.bounce_counts(session, ids, dimension)
     units = await queries.line_units(session, ids)
     cells: dict[queries.Key, _Cell] = {}
-    for key, value in counts.items():
-        cells.setdefault(key, _Cell()).counts = value
-    for key, value in opens.items():
-        cells.setdefault(key, _Cell()).opens = value
-    for key, value in bounces.items():
-        cells.setdefault(key, _Cell()).bounced = value
+    for key, found in counts.items():
+        cells.setdefault(key, _Cell()).counts = found
+    for key, opened in opens.items():
+        cells.setdefault(key, _Cell()).opens = opened
+    for key, bounced in bounces.items():
+        cells.setdefault(key, _Cell()).bounced = bounced
     for broadcast in broadcasts:  # channels chosen but with no deliveries yet show zeros
         if dimension is None:
             for channel in broadcast.channels or ():
                 cells.setdefault((broadcast.id, channel, None), _Cell())
     out: dict[int, list[Figures]] = {b.id: [] for b in broadcasts}
     order = {c: i for i, c in enumerate(CHANNEL_ORDER)}
-    for (bid, channel, key), cell in sorted(
+    for (bid, channel, value), cell in sorted(
         cells.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9), kv[0][2] or "")
     ):
-        out[bid].append(_figures(channel, key, cell, units.get(bid, ()), dimension or ""))
+        out[bid].append(_figures(channel, value, cell, units.get(bid, ()), dimension or ""))
     return out
 
 

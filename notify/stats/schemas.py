@@ -31,6 +31,7 @@ class Figures(BaseModel):
     opens_display: str
     clicks: int | None
     clicks_status: Status
+    clicks_range: tuple[int, int] | None = None
     clicks_display: str
     proxy_opens: int | None = Field(
         default=None, description="email: pixel fetched by a privacy proxy (not an open)"
@@ -44,7 +45,7 @@ class Figures(BaseModel):
 
     @property
     def clicks_measure(self) -> Measure:
-        return _measure(self.clicks_status, self.clicks, None)
+        return _measure(self.clicks_status, self.clicks, self.clicks_range)
 
 
 def _measure(status: Status, value: int | None, bounds: tuple[int, int] | None) -> Measure:
@@ -78,6 +79,7 @@ def figures_from(
         opens_display=opens.display(),
         clicks=clicks.value,
         clicks_status=clicks.status,
+        clicks_range=clicks.bounds,
         clicks_display=clicks.display(),
         proxy_opens=proxy_opens,
         open_rate=rate,
