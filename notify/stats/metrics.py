@@ -13,6 +13,7 @@ queue and the current mode, and renders them with prometheus-client.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from channels.base import DeliveryResult
-from notify.web.keys import REDIS
+from notify.web.keys import DB, REDIS
+
+log = logging.getLogger(__name__)
 
 MESSAGES_KEY = "hub:metrics:messages"
 ERRORS_KEY = "hub:metrics:provider_errors"
@@ -33,9 +36,22 @@ LATENCY_KEY = "hub:metrics:latency:{channel}"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# The mode area registers how to read the current mode (0 normal, 1 disaster).
+# How to read the current mode (0 normal, 1 disaster); an app may set its own.
 ModeReader = Callable[[web.Application], Awaitable[int | None]]
 MODE_READER: web.AppKey[ModeReader] = web.AppKey("stats_mode_reader")
+
+
+async def mode_from_database(app: web.Application) -> int | None:
+    """The mode area's `mode_state` row, read at scrape time (one primary-key lookup)."""
+    try:
+        from notify.mode.state import current_mode  # the mode area owns where it is kept
+    except ImportError:
+        return None
+    try:
+        return 1 if await current_mode(app[DB]) == "disaster" else 0
+    except Exception as exc:  # a scrape must answer even when the database does not
+        log.warning("metrics: mode unavailable: %s", exc)
+        return None
 
 
 async def record_send(
@@ -147,7 +163,6 @@ def render(snap: Snapshot) -> bytes:
 
 async def metrics_response(request: web.Request) -> web.Response:
     snap = await read_snapshot(request.app[REDIS])
-    reader = request.app.get(MODE_READER)
-    if reader is not None:
-        snap.mode = await reader(request.app)
+    reader = request.app.get(MODE_READER, mode_from_database)
+    snap.mode = await reader(request.app)
     return web.Response(body=render(snap), headers={"Content-Type": CONTENT_TYPE})
