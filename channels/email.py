@@ -16,7 +16,7 @@ import aiosmtplib
 
 from channels.base import ChannelName, DeliveryResult, EmailMessage, Recipient, SendContext
 from channels.email_errors import classify_smtp_error, is_connection_lost
-from channels.email_mime import Sender, build_email, checked_unsubscribe_url
+from channels.email_mime import MailTemplate, Sender, checked_unsubscribe_url
 from notify.errors import InvalidInput, PermanentChannelError, TransientChannelError
 
 TlsMode = Literal["none", "starttls", "tls"]
@@ -84,6 +84,7 @@ class EmailChannel:
         for recipient in recipients:  # a bad URL is a whole-call error: refuse before sending
             if url := recipient.extra.get("unsubscribe_url"):
                 checked_unsubscribe_url(url)
+        template = MailTemplate(message, self.sender, broadcast_id=context.broadcast_id)
         results: list[DeliveryResult | None] = [None] * len(recipients)
         stripes = [
             list(range(start, len(recipients), self._connections))
@@ -104,9 +105,7 @@ class EmailChannel:
                                 if results[rest] is None:
                                     results[rest] = DeliveryResult.transient("CONNECT", exc.message)
                             return
-                    results[index], keep = await self._send_one(
-                        client, recipients[index], message, context
-                    )
+                    results[index], keep = await self._send_one(client, recipients[index], template)
                     if not keep:
                         await _quietly_close(client)
                         client = None
@@ -118,21 +117,15 @@ class EmailChannel:
         return [r for r in results if r is not None]
 
     async def _send_one(
-        self,
-        client: aiosmtplib.SMTP,
-        recipient: Recipient,
-        message: EmailMessage,
-        context: SendContext,
+        self, client: aiosmtplib.SMTP, recipient: Recipient, template: MailTemplate
     ) -> tuple[DeliveryResult, bool]:
         """→ (result, whether the connection is still usable)."""
-        raw, message_id = build_email(
-            message,
-            recipient.address,
-            recipient.extra,
-            self.sender,
-            broadcast_id=context.broadcast_id,
-            endpoint_id=recipient.endpoint_id,
-        )
+        try:
+            raw, message_id = template.render(
+                recipient.address, recipient.extra, endpoint_id=recipient.endpoint_id
+            )
+        except ValueError as exc:  # an address the email package cannot put in a header
+            return DeliveryResult.permanent("BAD_ADDRESS", str(exc)[:300], prune=True), True
         options = [] if recipient.address.isascii() else ["SMTPUTF8"]
         try:
             await client.sendmail(
