@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench <name> [args]`; the last stdout line is JSON."""
