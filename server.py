@@ -24,7 +24,7 @@ from notify.mode import api as mode_api
 from notify.registry import api as registry_api
 from notify.settings import Settings
 from notify.stats import api as stats_api
-from notify.web import system_api
+from notify.web import staff_api, system_api
 from notify.web.api import ApiRoutes
 from notify.web.errors import error_middleware
 from notify.web.keys import AREAS, CITY, DB, REDIS, SETTINGS
@@ -37,6 +37,7 @@ API_TABLES: Sequence[ApiRoutes] = (
     delivery_api.routes,
     mode_api.routes,
     stats_api.routes,
+    staff_api.routes,
 )
 
 # Areas that need more than JSON routes (HTML pages, static files, background tasks) add a

@@ -1,6 +1,7 @@
 """Imports every table module so `Base.metadata` holds the whole schema (for migrations)."""
 
 from notify import models  # noqa: F401
+from notify.broadcasts import tables as broadcasts_tables  # noqa: F401
 from notify.delivery import tables as delivery_tables  # noqa: F401
 from notify.db import Base
 from notify.stats import tables as stats_tables  # noqa: F401

@@ -69,7 +69,10 @@ async def estimate_reach(
         rule, send_date=send_date, city=city, topic=topic, emergency=emergency
     )
     channels = [c for c in DEFAULT_ORDER if c in channels]
-    total = int(await session.scalar(residents.with_only_columns(func.count())) or 0)
+    total = int(
+        await session.scalar(residents.with_only_columns(func.count(), maintain_column_froms=True))
+        or 0
+    )
     if not channels:
         return Reach(total=total, reachable=0)
     reachable_rows = await session.execute(_reachable_by_ward(residents, channels))
@@ -93,7 +96,7 @@ def _reachable_by_ward(residents: Select[int], channels: list[str]) -> Select[st
         Endpoint.resident_id == Resident.id, Endpoint.channel.in_(channels), usable_endpoint()
     )
     return (
-        residents.with_only_columns(Resident.ward_code, func.count())
+        residents.with_only_columns(Resident.ward_code, func.count(), maintain_column_froms=True)
         .where(has_endpoint)
         .group_by(Resident.ward_code)
     )

@@ -1,7 +1,14 @@
-"""HTTP API of the broadcasts area."""
+"""HTTP API of the broadcasts area: one route table, filled by the api_* modules.
+
+api_drafts     list, create, read, edit, history, reach, previews
+api_review     submit, approve, reject, withdraw, schedule, cancel
+api_test_send  my test endpoints, test sends
+api_prepared   prepared messages (定型文)
+"""
 
 from __future__ import annotations
 
-from notify.web.api import ApiRoutes
+from notify.broadcasts import api_drafts, api_prepared, api_review, api_test_send  # noqa: F401
+from notify.broadcasts.routes import routes
 
-routes = ApiRoutes("broadcasts")
+__all__ = ["routes"]
