@@ -3,22 +3,101 @@ worker.py's worker in burst mode running this area's jobs."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
+from notify.embedded_redis import free_port, redis_server_binary
+from notify.migrate import upgrade
 from notify.settings import Settings
 from sandbox.line import SANDBOX_TOKEN
 from sandbox.runner import SandboxHandles, start_sandboxes
+from tests.conftest import IN_CI, PG_ADMIN_URL, _reachable
 from worker import build_worker
+
+# --- isolation: a private Redis and PostgreSQL database for this area's tests -------------
+# Several test sessions share the development machine; delivery tests run workers that drain
+# a whole queue and would eat (or lose) other sessions' jobs on the shared Redis db.
+
+
+REDIS_ARGS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning")
+
+
+@pytest.fixture(scope="session")
+def _delivery_redis() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), *REDIS_ARGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _reachable("127.0.0.1", port):
+        if time.monotonic() > deadline or process.poll() is not None:
+            pytest.fail("the delivery tests' private redis-server did not start")
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(5)
+
+
+@pytest.fixture
+async def redis_url(_delivery_redis: str) -> AsyncIterator[str]:
+    client = aioredis.from_url(_delivery_redis)
+    await client.flushdb()
+    await client.aclose()
+    yield _delivery_redis
+
+
+@pytest.fixture(scope="session")
+def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    if not _reachable("127.0.0.1", 5432):
+        if IN_CI:
+            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL not reachable")
+    name = f"hub_test_delivery_{os.getpid()}"
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        db = Database(Settings(database_url=url).effective_database_url)
+        await upgrade(db)
+        await db.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield url
+    asyncio.run(drop())
+
+
+# --- the providers and the worker ---------------------------------------------------------
 
 
 @pytest.fixture
