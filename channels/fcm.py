@@ -9,6 +9,7 @@ message, which made it the bottleneck on a 2-core machine (see `bench/channels_f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -135,7 +136,7 @@ class FcmChannel:
         if len(recipients) > self.max_batch:
             raise InvalidInput(f"at most {self.max_batch} recipients per FCM batch")
         if context.emergency and not message.emergency:
-            message = PushMessage(message.title, message.body, message.data, emergency=True)
+            message = dataclasses.replace(message, emergency=True)
         bodies = _RequestBodies(build_message_json(message))
         await self._ready()
         results: list[DeliveryResult | None] = [None] * len(recipients)

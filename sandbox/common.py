@@ -351,9 +351,7 @@ class AppServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]  # the port the OS picked when asked for 0
         self.url = f"http://{self._host}:{port}"
         return self.url
 

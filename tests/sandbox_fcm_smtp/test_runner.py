@@ -62,3 +62,17 @@ async def test_python_m_sandbox_prints_one_json_line(tmp_path: Path, reference_d
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_the_line_sandbox_starts_with_the_others(tmp_path: Path, reference_dir: Path) -> None:
+    handles = await start_sandboxes(
+        tmp_path, reference_dir=reference_dir, with_smtp=False, limits_enabled=False
+    )
+    try:
+        described = handles.describe()
+        assert "line" in described, handles.notes
+        async with aiohttp.ClientSession() as session:
+            limits = await SandboxControl(described["line"]["url"], session).limits()
+        assert limits["enabled"] is False
+    finally:
+        await handles.stop()
