@@ -12,7 +12,7 @@ from notify.errors import Conflict, Forbidden, InvalidInput, NotFound
 from notify.models import Broadcast, Role
 from notify.stats import metrics, tracking
 from notify.stats.csv_report import report_rows, to_csv
-from notify.stats.events import broadcast_exists, record_open
+from notify.stats.events import broadcast_exists, record_open, was_targeted
 from notify.stats.growth import follower_growth
 from notify.stats.proxies import is_privacy_proxy
 from notify.stats.schemas import BroadcastStats, BroadcastSummary, Growth
@@ -52,19 +52,22 @@ class AppOpenOut(BaseModel):
 )
 async def report_app_open(request: web.Request, call: Call[AppOpenIn, None]) -> AppOpenOut:
     assert call.principal is not None and call.principal.endpoint_id is not None
+    device = call.principal.endpoint_id
     pair = tracking.verify_app_ref(request.app[SETTINGS], call.body.ref)
     if (
         pair is None
         or pair.broadcast_id != call.body.broadcast_id
-        or pair.endpoint_id != call.principal.endpoint_id
+        or pair.endpoint_id not in (device, tracking.ANY_DEVICE)
     ):
         raise Forbidden("開封報告の署名が不正です / open report reference is not valid")
     async with request.app[DB].transaction() as session:
         if not await broadcast_exists(session, pair.broadcast_id):
             raise NotFound("配信が見つかりません / broadcast not found")
-        stored = await record_open(
-            session, pair.broadcast_id, pair.endpoint_id, "fcm", OpenKind.OPEN
-        )
+        if pair.endpoint_id == tracking.ANY_DEVICE and not await was_targeted(
+            session, pair.broadcast_id, device, "fcm"
+        ):
+            raise Forbidden("この端末には配信していません / not sent to this device")
+        stored = await record_open(session, pair.broadcast_id, device, "fcm", OpenKind.OPEN)
     if not stored:
         raise Conflict("この開封は報告済みです / this open was already reported")
     return AppOpenOut(broadcast_id=pair.broadcast_id, counted=True)

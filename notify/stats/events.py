@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.models import Broadcast
+from notify.stats.queries import deliveries
 from notify.stats.tables import EmailBounce, OpenEvent, OpenKind
 
 
@@ -25,6 +26,19 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
 
 async def broadcast_exists(session: AsyncSession, broadcast_id: int) -> bool:
     query = select(exists().where(Broadcast.id == broadcast_id))
+    return bool((await session.execute(query)).scalar())
+
+
+async def was_targeted(
+    session: AsyncSession, broadcast_id: int, endpoint_id: int, channel: str
+) -> bool:
+    """The delivery engine has a row for this endpoint in this broadcast (any status)."""
+    d = deliveries.c
+    query = select(
+        exists().where(
+            d.broadcast_id == broadcast_id, d.endpoint_id == endpoint_id, d.channel == channel
+        )
+    )
     return bool((await session.execute(query)).scalar())
 
 

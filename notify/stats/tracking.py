@@ -10,6 +10,10 @@ and `push_extra(...)` into that of each app device; the adapters use them:
   valid token cannot be turned into an open redirect.
 - `unsubscribe_url`: `/u/{Endpoint.token}` (served by the registry), for List-Unsubscribe.
 - `open_ref` (app): sent in the push data; the app returns it to `POST /api/app/opens`.
+  Either per device (`push_extra`, when the FCM adapter copies `Recipient.extra` into the
+  data) or per broadcast (`broadcast_open_ref`, put once into `PushMessage.data`): the
+  report is authenticated by the device credential either way, and a broadcast-wide
+  reference counts only for a device the broadcast was sent to.
 """
 
 from __future__ import annotations
@@ -73,6 +77,14 @@ def app_open_ref(settings: Settings, broadcast_id: int, endpoint_id: int) -> str
     return sign_token(settings.resolved_secret(), "app", broadcast_id, endpoint_id)
 
 
+ANY_DEVICE = 0  # endpoint ids start at 1
+
+
+def broadcast_open_ref(settings: Settings, broadcast_id: int) -> str:
+    """One reference for every device of a broadcast (goes into the shared push data)."""
+    return sign_token(settings.resolved_secret(), "app", broadcast_id, ANY_DEVICE)
+
+
 def verify_app_ref(settings: Settings, ref: str) -> TrackedPair | None:
     return verify_token(settings.resolved_secret(), "app", ref)
 
@@ -92,8 +104,14 @@ def _split(raw: str) -> tuple[str, str]:
 
 
 def links_in(texts: Iterable[str]) -> set[str]:
-    """Every http(s) URL in the texts, as `rewrite_links` would see it."""
-    return {_split(m.group(0))[0] for text in texts for m in URL_PATTERN.finditer(text)}
+    """Every http(s) URL in the texts, as `rewrite_links` would see it (and, for adapters that
+    take a whole href value, with any trailing punctuation too)."""
+    found: set[str] = set()
+    for text in texts:
+        for match in URL_PATTERN.finditer(text):
+            url, _ = _split(match.group(0))
+            found.update((url, html.unescape(match.group(0))))
+    return found
 
 
 def rewrite_links(body: str, click_url_prefix: str) -> str:

@@ -3,11 +3,15 @@ and not counted."""
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
 
+from channels.base import EmailMessage
+from channels.email_mime import personalise
 from notify.db import Database
 from notify.settings import Settings
 from notify.stats import tracking
@@ -213,3 +217,48 @@ async def test_click_redirects_only_to_the_broadcasts_own_links(
     resp = await hub.get(f"/c/{other_token}?u=" + quote(LINK, safe=""), allow_redirects=False)
     assert resp.status == 403
     assert await _kinds(hub_db) == [(broadcast, reader.endpoint_id, "email", "click")]
+
+
+async def test_a_broadcast_wide_reference_counts_only_devices_it_was_sent_to(
+    hub: TestClient[Any, Any], hub_db: Database, stats_settings: Settings
+) -> None:
+    broadcast = await make_broadcast(hub_db)
+    device, stranger = await make_targets(hub_db, "fcm", 2)
+    await add_deliveries(hub_db, broadcast, [device])
+    ref = tracking.broadcast_open_ref(stats_settings, broadcast)
+    body = {"broadcast_id": broadcast, "ref": ref}
+    resp = await hub.post(
+        "/api/app/opens", json=body, headers={"Authorization": f"Bearer {stranger.credential}"}
+    )
+    assert resp.status == 403
+    mine = {"Authorization": f"Bearer {device.credential}"}
+    assert (await hub.post("/api/app/opens", json=body, headers=mine)).status == 201
+    assert (await hub.post("/api/app/opens", json=body, headers=mine)).status == 409
+    assert await _kinds(hub_db) == [(broadcast, device.endpoint_id, "fcm", "open")]
+
+
+async def test_links_the_email_adapter_writes_lead_through_the_hub(
+    hub: TestClient[Any, Any], hub_db: Database, stats_settings: Settings
+) -> None:
+    """The email channel's own rewriting (channels.email_mime) and the hub's tracker agree."""
+    html_body = (
+        f'<html><body><p>受診は<a href="{LINK.replace("&", "&amp;")}">こちら</a>。</p>'
+        "</body></html>"
+    )
+    broadcast = await make_broadcast(hub_db, content={"ja": {"email": {"html": html_body}}})
+    (reader,) = await make_targets(hub_db, "email", 1)
+    await add_deliveries(hub_db, broadcast, [reader])
+    extra = tracking.email_links(stats_settings, broadcast, reader.endpoint_id, reader.address[:8])
+    _, personal = personalise(EmailMessage("件名", "本文", html_body), extra)
+    assert personal is not None
+    hrefs = [h for h in re.findall(r'href="([^"]+)"', personal) if "/c/" in h]
+    (pixel,) = re.findall(r'<img src="([^"]+)"', personal)
+    assert len(hrefs) == 1
+    resp = await hub.get(_path(html_lib.unescape(hrefs[0])), allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == LINK
+    resp = await hub.get(_path(html_lib.unescape(pixel)), headers={"User-Agent": IPHONE})
+    assert resp.status == 200
+    assert await _kinds(hub_db) == [
+        (broadcast, reader.endpoint_id, "email", "click"),
+        (broadcast, reader.endpoint_id, "email", "open"),
+    ]
