@@ -100,7 +100,7 @@ def _start_sandbox(settings: Settings, stack: ExitStack) -> Settings:
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--workdir", str(workdir), "--ready-json"],
+        [sys.executable, "-m", "sandbox", "--work-dir", str(workdir)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=(workdir / "sandbox.log").open("ab"),
@@ -130,10 +130,11 @@ def _settings_from_sandbox(info: dict[str, Any]) -> dict[str, Any]:
         "line_api_url": info["line"]["url"],
         "line_data_url": info["line"]["url"],
         "line_channel_access_token": info["line"]["access_token"],
-        "line_channel_secret": info["line"]["channel_secret"],
+        # The sandbox never calls our webhook; residents in the demo are made by the demo data.
+        "line_channel_secret": "sandbox-line-channel-secret",
         "fcm_api_url": info["fcm"]["url"],
         "fcm_project_id": info["fcm"]["project_id"],
-        "fcm_credentials_file": Path(info["fcm"]["service_account_file"]),
+        "fcm_credentials_file": Path(info["fcm"]["credentials_file"]),
         "smtp_host": info["smtp"]["host"],
         "smtp_port": int(info["smtp"]["port"]),
         "smtp_tls": "none",
