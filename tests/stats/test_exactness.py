@@ -15,7 +15,6 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestClient
 from arq import create_pool
 from arq.connections import RedisSettings
@@ -34,9 +33,6 @@ from tests.stats.conftest import (
     make_targets,
 )
 from worker import build_worker
-
-# TEMPORARY: the LINE sandbox (in progress) still uses string request keys.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 JST = ZoneInfo("Asia/Tokyo")
 KAWASAKI, SAIWAI = "141313", "141321"

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import aiohttp
-import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
@@ -27,9 +26,6 @@ from notify.stats.insight_poll import poll_line_insight
 from notify.stats.tables import LineAggregationUnit, LineFollowerStat
 from sandbox.line.server import LineSandbox
 from tests.stats.conftest import line_batch, line_requests, make_broadcast, make_targets
-
-# TEMPORARY: the LINE sandbox (in progress) still uses string request keys.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 UNIT_PATH = "/v2/bot/insight/message/event/aggregation"
 FOLLOWERS_PATH = "/v2/bot/insight/followers"
