@@ -71,23 +71,32 @@ function setupReach() {
 function setupProgress() {
   for (const box of document.querySelectorAll("[data-progress-url]")) {
     const url = box.dataset.progressUrl;
-    const done = new Set((box.dataset.doneStatuses || "completed,cancelled,failed").split(","));
+    const initialStatus = box.dataset.status;
+    const shown = [...box.querySelectorAll("[data-channel]")].map((n) => n.dataset.channel).sort().join(",");
     async function poll() {
+      let data;
       try {
         const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-        if (!response.ok) return setTimeout(poll, 5000);
-        const data = await response.json();
-        for (const node of box.querySelectorAll("[data-field]")) {
-          const value = node.dataset.field.split(".").reduce((o, k) => (o == null ? o : o[k]), data);
-          if (value === undefined || value === null) continue;
-          if (node.tagName === "PROGRESS") { node.max = Math.max(1, data.total || 1); node.value = value; }
-          else node.textContent = typeof value === "number" ? fmt(value) : value;
-        }
-        if (done.has(data.status)) { window.location.reload(); return; }
-      } catch (err) { /* retry below */ }
+        if (!response.ok) { setTimeout(poll, 5000); return; }
+        data = await response.json();
+      } catch (err) { setTimeout(poll, 5000); return; }
+      const channels = data.channels || {};
+      if (data.status !== initialStatus || Object.keys(channels).sort().join(",") !== shown) {
+        window.location.reload();  // a new state: let the server draw it (actions change too)
+        return;
+      }
+      for (const row of box.querySelectorAll("[data-channel]")) {
+        const c = channels[row.dataset.channel];
+        for (const span of row.querySelectorAll("[data-count]")) span.textContent = fmt(c[span.dataset.count] || 0);
+        const bar = row.querySelector("progress");
+        bar.max = Math.max(1, c.total);
+        bar.value = (c.sent || 0) + (c.failed || 0) + (c.skipped || 0) + (c.cancelled || 0);
+      }
+      const recipients = box.querySelector('[data-field="recipients"]');
+      if (recipients) recipients.textContent = fmt(data.recipients);
       setTimeout(poll, 2000);
     }
-    setTimeout(poll, 1000);
+    setTimeout(poll, 1500);
   }
 }
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from notify.console import broadcast_pages, home, login, reach, stats_pages
+from notify.console import (
+    approvals,
+    broadcast_actions,
+    broadcast_pages,
+    home,
+    login,
+    reach,
+    stats_pages,
+)
 from notify.console.auth import session_principal
 from notify.console.render import JINJA, build_environment
 from notify.settings import REPO_ROOT
@@ -20,6 +28,8 @@ PAGE_TABLES: tuple[web.RouteTableDef, ...] = (
     home.routes,
     reach.routes,
     broadcast_pages.routes,
+    broadcast_actions.routes,
+    approvals.routes,
     stats_pages.routes,
 )
 

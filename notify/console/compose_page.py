@@ -31,6 +31,7 @@ async def compose_view(
     error: HubError | None = None,
     can_save: bool = True,
     status: int = 200,
+    version: int | None = None,
 ) -> web.Response:
     city = request.app[CITY]
     reach: Reach | None = None
@@ -65,6 +66,7 @@ async def compose_view(
         "mail_from": request.app[SETTINGS].mail_from,
         "can_emergency": viewer.has_role(Role.DISASTER),
         "can_save": can_save,
+        "version": version,
         "error": error.message if error else None,
         "field_errors": field_errors,
     }
