@@ -71,6 +71,7 @@ class Settings(BaseModel):
     fcm_per_min: float = 600_000.0
     smtp_per_s: float = 100.0
     rate_limits_enabled: bool = True
+    chunk_size_line: int = 500  # user ids per multicast (LINE allows at most 500)
     chunk_size_fcm: int = 500
     chunk_size_email: int = 200
     max_attempts: int = 6
@@ -79,6 +80,12 @@ class Settings(BaseModel):
     # --- disaster mode / rich menus ---------------------------------------------------------
     rich_menu_font: Path | None = None
     jma_auto_switch: bool = False
+    rich_menu_dir: Path | None = None  # None → config/richmenus/<stem of city_config>
+    jma_config: Path = REPO_ROOT / "config" / "jma.yaml"
+    jma_relay_secret: str = ""  # shared secret of the JMA feed relay (X-Hub-Jma-Secret)
+    jma_fetch_prefix: str = "https://www.data.jma.go.jp/developer/xml/data/"  # feed links
+    mode_batch_poll_s: float = 2.0  # how often richmenu/progress/batch is polled
+    mode_survey_per_s: float = 1000.0  # per-user menu reads (LINE allows 2,000/s in all)
 
     log_level: str = "INFO"
 

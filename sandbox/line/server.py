@@ -178,7 +178,8 @@ class LineSandbox:
     ) -> web.StreamResponse:
         route = request.match_info.route
         if isinstance(route, SystemRoute):  # unknown path or method
-            raise LineApiError(request.match_info.http_exception.status, NOT_FOUND)
+            unmatched = request.match_info.http_exception
+            raise LineApiError(unmatched.status if unmatched else 404, NOT_FOUND)
         self._authenticate(request)
         template = route.resource.canonical if route.resource is not None else request.path
         if not self.limiter.allow(

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft4Validator, ValidationError, validators
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 _SPEC_FILES = ("messaging-api.yml", "insight.yml")
@@ -186,7 +186,7 @@ class LineSpec:
                 doc = yaml.load(handle, Loader=yaml.CSafeLoader)
             _split_discriminated_bases(doc["components"]["schemas"], file_name)
             docs[file_name] = doc
-            registry = registry.with_resource(file_name, Resource(doc, DRAFT4))
+            registry = registry.with_resource(file_name, DRAFT4.create_resource(doc))
         self.registry = registry
         for file_name, doc in docs.items():
             for template, item in doc["paths"].items():
