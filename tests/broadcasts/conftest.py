@@ -35,7 +35,9 @@ class Api:
         data = await resp.json() if resp.content_type == "application/json" else await resp.text()
         return Reply(resp.status, data)
 
-    async def ok(self, who: str, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+    async def ok(
+        self, who: str, method: str, path: str, body: Any = None, status: int = 200
+    ) -> Any:
         reply = await self.call(who, method, path, body)
         assert reply.status == status, reply.body
         return reply.body
@@ -46,7 +48,9 @@ class Api:
     async def approved(self, **overrides: Any) -> dict[str, Any]:
         b = await self.draft(**overrides)
         author = "disaster" if overrides.get("priority") == "emergency" else "pr"
-        b = await self.ok(author, "POST", f"/api/broadcasts/{b['id']}/submit", {"version": b["version"]})
+        b = await self.ok(
+            author, "POST", f"/api/broadcasts/{b['id']}/submit", {"version": b["version"]}
+        )
         return await self.ok(  # type: ignore[no-any-return]
             "approver", "POST", f"/api/broadcasts/{b['id']}/approve", {"version": b["version"]}
         )
@@ -66,7 +70,10 @@ def draft_body(**overrides: Any) -> dict[str, Any]:
                 "body": "{{ resident.ward or '市内' }}の3歳児健診の日程です。",
                 "url": "https://www.city.kawasaki.jp/",
             },
-            "en": {"title": "Check-ups for 3-year-olds", "body": "Dates for {{ resident.ward or 'the city' }}."},
+            "en": {
+                "title": "Check-ups for 3-year-olds",
+                "body": "Dates for {{ resident.ward or 'the city' }}.",
+            },
         },
         "segment": {
             "type": "all",

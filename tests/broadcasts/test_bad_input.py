@@ -69,7 +69,9 @@ async def test_oversize_and_undefined_variables_are_caught_at_submit(api: Api) -
 
 async def test_malformed_requests(api: Api) -> None:
     resp = await api.client.post(
-        "/api/broadcasts", data=b"{not json", headers={**api.headers["pr"], "Content-Type": "application/json"}
+        "/api/broadcasts",
+        data=b"{not json",
+        headers={**api.headers["pr"], "Content-Type": "application/json"},
     )
     assert resp.status == 400
     resp = await api.client.post("/api/broadcasts", data=b"x", headers=api.headers["pr"])

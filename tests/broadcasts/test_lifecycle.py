@@ -19,7 +19,12 @@ async def test_create_submit_approve_schedule(api: Api) -> None:
     b = await api.ok("pr", "POST", path + "/submit", {"version": 1})
     assert (b["status"], b["version"], b["submitted_by"]) == ("submitted", 2, 1)
     b = await api.ok("approver", "POST", path + "/approve", {"version": 2, "comment": "OK"})
-    assert (b["status"], b["version"], b["approved_by"], b["review_comment"]) == ("approved", 3, 3, "OK")
+    assert (b["status"], b["version"], b["approved_by"], b["review_comment"]) == (
+        "approved",
+        3,
+        3,
+        "OK",
+    )
     send_at = later()
     b = await api.ok("pr2", "POST", path + "/schedule", {"version": 3, "send_at": send_at})
     assert b["status"] == "scheduled" and b["version"] == 4
@@ -55,7 +60,9 @@ async def test_approval_needs_another_person_and_the_right_role(api: Api) -> Non
     assert own.status == 403 and "approved_by" in own.fields
     for who in ("pr", "analyst", "disaster"):  # disaster only reviews emergencies
         assert (await api.call(who, "POST", path + "/approve", {"version": 2})).status == 403
-    assert (await api.ok("approver", "POST", path + "/approve", {"version": 2}))["status"] == "approved"
+    assert (await api.ok("approver", "POST", path + "/approve", {"version": 2}))[
+        "status"
+    ] == "approved"
 
 
 async def test_reject_sends_back_to_draft_with_a_comment(api: Api) -> None:
@@ -74,7 +81,10 @@ async def test_transitions_that_are_not_allowed(api: Api) -> None:
     b = await api.draft()
     path = f"/api/broadcasts/{b['id']}"
     early = await api.call("pr", "POST", path + "/schedule", {"version": 1})
-    assert early.status == 409 and "schedule needs one of: approved, scheduled" in early.fields["status"]
+    assert (
+        early.status == 409
+        and "schedule needs one of: approved, scheduled" in early.fields["status"]
+    )
     not_submitted = await api.call("approver", "POST", path + "/approve", {"version": 1})
     assert not_submitted.status == 409
     cancelled = await api.ok("pr", "POST", path + "/cancel", {"reason": "中止"})
@@ -87,8 +97,12 @@ async def test_transitions_that_are_not_allowed(api: Api) -> None:
 async def test_reschedule_cancel_and_withdraw_bump_the_version(api: Api) -> None:
     b = await api.approved()
     path = f"/api/broadcasts/{b['id']}"
-    b = await api.ok("pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(60)})
-    moved = await api.ok("pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(120)})
+    b = await api.ok(
+        "pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(60)}
+    )
+    moved = await api.ok(
+        "pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(120)}
+    )
     assert moved["version"] == b["version"] + 1 and moved["status"] == "scheduled"
     back = await api.ok("pr", "POST", path + "/withdraw", {"version": moved["version"]})
     assert (back["status"], back["approved_by"]) == ("draft", None)
@@ -102,11 +116,20 @@ async def test_reschedule_cancel_and_withdraw_bump_the_version(api: Api) -> None
 async def test_send_at_must_be_sensible(api: Api) -> None:
     b = await api.approved()
     path = f"/api/broadcasts/{b['id']}"
-    past = await api.call("pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(-60)})
+    past = await api.call(
+        "pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(-60)}
+    )
     assert past.status == 422 and "send_at" in past.fields
-    naive = await api.call("pr", "POST", path + "/schedule", {"version": b["version"], "send_at": "2030-01-01T09:00:00"})
+    naive = await api.call(
+        "pr",
+        "POST",
+        path + "/schedule",
+        {"version": b["version"], "send_at": "2030-01-01T09:00:00"},
+    )
     assert naive.status == 422 and "send_at" in naive.fields
-    far = await api.call("pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(60 * 24 * 400)})
+    far = await api.call(
+        "pr", "POST", path + "/schedule", {"version": b["version"], "send_at": later(60 * 24 * 400)}
+    )
     assert far.status == 422
 
 
@@ -123,7 +146,10 @@ async def test_roles(api: Api) -> None:
     e = await api.draft(who="disaster", priority="emergency", topic="disaster")
     assert e["priority"] == "emergency"
     b = await api.draft()
-    for who, path in [("disaster", f"/api/broadcasts/{b['id']}/submit"), ("analyst", f"/api/broadcasts/{b['id']}/cancel")]:
+    for who, path in [
+        ("disaster", f"/api/broadcasts/{b['id']}/submit"),
+        ("analyst", f"/api/broadcasts/{b['id']}/cancel"),
+    ]:
         assert (await api.call(who, "POST", path, {"version": 1})).status == 403
     assert (await api.client.get("/api/broadcasts")).status == 401
 

@@ -212,10 +212,13 @@ def test_flex_templates_render_and_match_lines_schema(
     validator = spec.schema_validator("messaging-api.yml", "Message")
     for item in message.messages:
         assert list(validator.iter_errors(dict(item))) == []
-    # the schema check is real: a misspelt component type is caught
+    # the schema check is real: a layout LINE does not know is caught
     broken = {
         **flex,
-        "contents": {**flex["contents"], "body": {"type": "boxx", "layout": "vertical"}},
+        "contents": {
+            **flex["contents"],
+            "body": {"type": "box", "layout": "diagonal", "contents": []},
+        },
     }
     assert list(validator.iter_errors(broken))
 
