@@ -1,8 +1,38 @@
-"""arq jobs of the mode area (collected by worker.py)."""
+"""arq jobs of the mode area (collected by worker.py).
+
+    mode_run_switch(switch_id)   run (or resume) one switch's steps; re-queues itself while it
+                                 waits for LINE (batch progress, the 3/hour batch window)
+    mode_sync_menus              the menu sync, for `POST /api/mode/menus/sync`
+
+`startup` adds `ctx["mode"]`: a ModeRuntime with the LINE admin client and the FCM channel.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-FUNCTIONS: list[Any] = []
+from notify.mode.runtime import ModeRuntime
+from notify.mode.switch import run_switch
+from notify.mode.sync import sync_menus
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    ctx["mode"] = ModeRuntime.build(ctx["settings"], ctx["city"], ctx["db"], ctx.get("redis"))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    rt = ctx.pop("mode", None)
+    if isinstance(rt, ModeRuntime):
+        await rt.close()
+
+
+async def mode_run_switch(ctx: dict[str, Any], switch_id: int) -> str:
+    return await run_switch(ctx["mode"], switch_id)
+
+
+async def mode_sync_menus(ctx: dict[str, Any]) -> dict[str, Any]:
+    return (await sync_menus(ctx["mode"])).as_dict()
+
+
+FUNCTIONS: list[Any] = [mode_run_switch, mode_sync_menus]
 CRON_JOBS: list[Any] = []
