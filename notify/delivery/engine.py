@@ -138,12 +138,15 @@ async def planner_for(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime) 
     )
 
 
-async def plan_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:
-    """Plan every pending row of the broadcast; returns how many batches were made."""
+async def plan_broadcast(
+    rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime | None = None
+) -> int:
+    """Plan every pending row of the broadcast; returns how many batches were made.
+    `now` decides quiet hours (default: the current time)."""
     async with plan_lock(rt, broadcast_id) as got:
         if not got:
             return 0
-        planner = await planner_for(rt, broadcast_id, utcnow())
+        planner = await planner_for(rt, broadcast_id, now or utcnow())
         key = f"delivery:plan-lock:{broadcast_id}"
 
         async def enqueue(batch_ids: list[int]) -> None:
@@ -188,7 +191,7 @@ async def release_held(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime)
             )
         ).rowcount  # type: ignore[attr-defined]
     if released:
-        await plan_broadcast(rt, broadcast_id)
+        await plan_broadcast(rt, broadcast_id, now)
     return int(released)
 
 

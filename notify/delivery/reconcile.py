@@ -71,9 +71,9 @@ async def reconcile(rt: DeliveryRuntime) -> int:
     now = utcnow()
     for broadcast_id, status, started_at, updated_at in rows:
         if broadcast_id not in started:
-            if status == SENDING and (started_at or updated_at) < now - START_GRACE:
-                await _start_lost_broadcast(rt, broadcast_id)
-            continue
+            if status != SENDING or (started_at or updated_at) > now - START_GRACE:
+                continue
+            await _start_lost_broadcast(rt, broadcast_id)
         queued += await reconcile_broadcast(rt, broadcast_id)
     return queued
 
@@ -82,9 +82,7 @@ async def _start_lost_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> None:
     async with rt.db.transaction() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
     if broadcast is not None and await take_snapshot(rt, broadcast):
-        log.warning(
-            "broadcast %s: start job was lost; snapshot taken by the reconciler", broadcast_id
-        )
+        log.warning("broadcast %s: start job lost; the reconciler took the snapshot", broadcast_id)
 
 
 async def reconcile_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:

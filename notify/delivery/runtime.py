@@ -41,7 +41,7 @@ class DeliveryRuntime:
 
     def batch_size(self, channel: str) -> int:
         configured = {
-            ChannelName.LINE: 500,
+            ChannelName.LINE: min(self.settings.chunk_size_line, 500),
             ChannelName.FCM: self.settings.chunk_size_fcm,
             ChannelName.EMAIL: self.settings.chunk_size_email,
         }[ChannelName(channel)]

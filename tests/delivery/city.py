@@ -35,6 +35,7 @@ class Person:
     quiet: tuple[int, int] | None = None
     fcm_token: str | None = None  # overrides the generated token (e.g. "unregistered-…")
     email_address: str | None = None
+    ward: str | None = None  # default: the town's wards in turn
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ async def seed(db: Database, people: Iterable[Person]) -> Town:
                     insert(Resident)
                     .values(
                         public_id=str(uuid.uuid4()),
-                        ward_code=WARDS[n % len(WARDS)],
+                        ward_code=person.ward or WARDS[n % len(WARDS)],
                         language=person.language,
                         quiet_start_min=quiet_start,
                         quiet_end_min=quiet_end,

@@ -1,0 +1,174 @@
+"""Crash safety: a killed job's re-run, a Redis wipe, a lost start job.
+
+A worker killed with -9 leaves exactly this behind: a batch 'sending' under a lease nobody
+renews, its rows still 'queued', and (maybe) a provider that already accepted the send. The
+tests build that state with the real adapter against the real sandbox, then let the real
+worker (or the reconciler) take over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy import select, update
+
+from channels.base import SendContext
+from notify.db import Database, utcnow
+from notify.delivery import batches
+from notify.delivery.engine import begin_delivery
+from notify.delivery.reconcile import reconcile
+from notify.delivery.runtime import runtime
+from notify.delivery.sender import _recipients
+from notify.delivery.tables import Delivery, DeliveryBatch
+from notify.models import Broadcast
+from notify.settings import Settings
+from sandbox.runner import SandboxHandles
+from tests.delivery.city import Person, broadcast_status, make_broadcast, seed
+from tests.delivery.conftest import run_worker
+
+MULTICAST = "/v2/bot/message/multicast"
+
+
+async def send_and_die(ctx: dict[str, Any], batch_id: int) -> None:
+    """What a worker killed right after the provider call does: claim, send, record nothing."""
+    rt = runtime(ctx)
+    async with rt.db.transaction() as session:
+        batch = await session.get(DeliveryBatch, batch_id)
+        assert batch is not None
+        broadcast = await session.get(Broadcast, batch.broadcast_id)
+        assert broadcast is not None
+    token = await batches.claim(rt, batch)
+    assert token is not None
+    rows, _ = await batches.load_rows(rt, batch_id)
+    message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)
+    context = SendContext(broadcast.id, idempotency_key=batch.retry_key)
+    results = await rt.channels[batch.channel].send_batch(
+        _recipients(rt, batch.channel, rows, broadcast.id), message, context
+    )
+    assert {r.outcome for r in results} == {"sent"}
+    async with rt.db.transaction() as session:  # ... and the lease runs out, unrenewed
+        await session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch_id)
+            .values(lease_until=utcnow() - dt.timedelta(seconds=1))
+        )
+
+
+async def only_batch(db: Database, channel: str) -> int:
+    async with db.transaction() as session:
+        return (
+            await session.execute(select(DeliveryBatch.id).where(DeliveryBatch.channel == channel))
+        ).scalar_one()
+
+
+async def test_a_killed_line_job_rerun_gets_409_and_sends_nothing_twice(
+    hub_settings: Settings,
+    db: Database,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    town = await seed(db, [Person(line=True, ward="141313") for _ in range(25)])
+    broadcast_id = await make_broadcast(db, ["line"])
+    await begin_delivery(ctx, broadcast_id)  # one batch, its job queued in Redis
+    await send_and_die(ctx, await only_batch(db, "line"))
+    assert sandboxes.line.base.counters.total("delivered") == 25
+
+    await run_worker(hub_settings)  # arq runs the job again
+
+    requests = sandboxes.line.base.log.entries(path=MULTICAST)
+    assert [r["status"] for r in requests] == [200, 409]
+    assert len({r["headers"]["x-line-retry-key"] for r in requests}) == 1
+    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_fcm_repeat_after_a_kill_is_bounded_by_the_batch_in_flight(
+    hub_settings: Settings,
+    db: Database,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    # FCM has no idempotency key: the batch the killed worker had in flight goes again, and
+    # nothing else does (a worker sends one FCM batch at a time; results are recorded per batch).
+    town = await seed(db, [Person(fcm=True, ward="141313") for _ in range(250)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)  # 100 + 100 + 50 (chunk_size_fcm = 100)
+    async with db.transaction() as session:
+        first = (
+            await session.execute(select(DeliveryBatch.id).order_by(DeliveryBatch.id).limit(1))
+        ).scalar_one()
+        in_flight = set(
+            (
+                await session.execute(
+                    select(Delivery.endpoint_id).where(Delivery.batch_id == first)
+                )
+            ).scalars()
+        )
+    await send_and_die(ctx, first)
+    await run_worker(hub_settings)
+
+    counts = [sandboxes.fcm.state.counters.get("delivered", a) for a in town.all("fcm")]
+    assert counts.count(2) == len(in_flight) == 100 and counts.count(1) == 150
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_after_a_redis_wipe_the_reconciler_requeues_what_is_left(
+    hub_settings: Settings,
+    db: Database,
+    queue: ArqRedis,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    town = await seed(
+        db,
+        [Person(line=True) for _ in range(30)]
+        + [Person(fcm=True) for _ in range(30)]
+        + [Person(email=True) for _ in range(30)],
+    )
+    broadcast_id = await make_broadcast(db)
+    await begin_delivery(ctx, broadcast_id)
+    line_batch = (await _batches(db, "line"))[0]
+    await send_and_die(ctx, line_batch)  # one batch was mid-flight when Redis went away
+    await queue.flushall()
+
+    await run_worker(hub_settings)  # nothing: the queue is gone
+    assert sandboxes.fcm.state.counters.total("delivered") == 0
+
+    requeued = await reconcile(runtime(ctx))
+    assert requeued == len(await _batches(db))
+    await run_worker(hub_settings)
+    for channel, counters in (
+        ("line", sandboxes.line.base.counters),
+        ("fcm", sandboxes.fcm.state.counters),
+        ("email", sandboxes.smtp.state.counters),
+    ):
+        assert {counters.get("delivered", a) for a in town.all(channel)} == {1}, channel
+    assert await broadcast_status(db, broadcast_id) == "completed"
+    assert await reconcile(runtime(ctx)) == 0  # nothing left to do
+
+
+async def test_a_lost_start_job_is_started_by_the_reconciler(
+    hub_settings: Settings, db: Database, sandboxes: SandboxHandles, ctx: dict[str, Any]
+) -> None:
+    town = await seed(db, [Person(line=True) for _ in range(5)])
+    broadcast_id = await make_broadcast(db, ["line"])
+    async with db.transaction() as session:  # 'sending' for two minutes, never snapshotted
+        await session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id)
+            .values(started_at=utcnow() - dt.timedelta(minutes=2))
+        )
+    await reconcile(runtime(ctx))  # snapshot, plan, queue: all in one pass
+    await run_worker(hub_settings)
+    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def _batches(db: Database, channel: str | None = None) -> list[int]:
+    query = select(DeliveryBatch.id).order_by(DeliveryBatch.id)
+    if channel:
+        query = query.where(DeliveryBatch.channel == channel)
+    async with db.transaction() as session:
+        return list((await session.execute(query)).scalars())
