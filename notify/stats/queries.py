@@ -2,7 +2,7 @@
 
 `deliveries` belongs to the delivery engine; it is referenced here as a lightweight table
 clause with only the columns statistics read (broadcast_id, endpoint_id, channel, ward_code,
-language, status, sent_at), so this module does not depend on the engine's code.
+language, status, error_code, sent_at), so this module does not depend on the engine's code.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ deliveries = table(
     column("ward_code", String),
     column("language", String),
     column("status", String),
+    column("error_code", String),
     column("sent_at", UTCDateTime),
 )
 
@@ -157,6 +158,20 @@ async def line_units(
     for unit in (await session.execute(query)).scalars():
         out.setdefault(unit.broadcast_id, []).append(unit)
     return out
+
+
+async def failure_reasons(
+    session: AsyncSession, broadcast_id: int
+) -> list[tuple[str, str | None, int]]:
+    """(channel, error code, count) of the final failures of one broadcast."""
+    d = deliveries.c
+    query = (
+        select(d.channel, d.error_code, func.count())
+        .where(d.broadcast_id == broadcast_id, d.status == "failed")
+        .group_by(d.channel, d.error_code)
+        .order_by(d.channel, func.count().desc())
+    )
+    return [(ch, code, int(n)) for ch, code, n in await session.execute(query)]
 
 
 # --- per-day series ---------------------------------------------------------------------

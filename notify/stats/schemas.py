@@ -95,6 +95,12 @@ class DayPoint(BaseModel):
     new_opens: int | None = Field(description="first opens that day; null for LINE (unknown)")
 
 
+class FailureCount(BaseModel):
+    channel: str
+    error_code: str | None
+    count: int
+
+
 class BroadcastStats(BaseModel):
     broadcast_id: int
     title: str
@@ -105,6 +111,7 @@ class BroadcastStats(BaseModel):
     by_ward: list[Figures] = []
     by_language: list[Figures] = []
     daily: list[DayPoint] = []
+    failures: list[FailureCount] = Field(default=[], description="final failures by reason")
     definitions: dict[str, str] = {}
 
 

@@ -12,7 +12,7 @@ from notify.city import CityConfig
 from notify.models import Broadcast
 from notify.stats import queries
 from notify.stats.report import DEFINITIONS, channel_figures, combined, sent_at_of
-from notify.stats.schemas import BroadcastStats, BroadcastSummary, DayPoint
+from notify.stats.schemas import BroadcastStats, BroadcastSummary, DayPoint, FailureCount
 
 
 def city_zone(city: CityConfig) -> ZoneInfo:
@@ -73,6 +73,10 @@ async def broadcast_stats(
         by_ward=by_ward,
         by_language=by_language,
         daily=await _daily(session, city, broadcast.id),
+        failures=[
+            FailureCount(channel=channel, error_code=code, count=n)
+            for channel, code, n in await queries.failure_reasons(session, broadcast.id)
+        ],
         definitions=DEFINITIONS,
     )
 

@@ -235,6 +235,11 @@ async def test_replayed_deliveries_and_opens_give_exact_statistics(
         ("fcm", "ja", 14, 12, 1, 1, 0, 12, "1", "-", None, "8.3%"),
         ("email", "ja", 10, 9, 1, 0, 1, 8, "1", "1", 1, "12.5%"),
     ]
+    assert stats["failures"] == [
+        {"channel": "email", "error_code": "550", "count": 1},
+        {"channel": "fcm", "error_code": "UNREGISTERED", "count": 1},
+        {"channel": "line", "error_code": "blocked", "count": 2},
+    ]
     daily = {(p["day"], p["channel"]): (p["sent"], p["new_opens"]) for p in stats["daily"]}
     assert daily == {
         (day_before.isoformat(), "line"): (48, None),
