@@ -115,24 +115,36 @@ async def _adapter(url: str, batches: list[list[str]], concurrency: int) -> dict
 
 
 async def measure(
-    n_requests: int = 2000, *, concurrency: int = 16, url: str | None = None
+    n_requests: int = 2000, *, concurrency: int = 16, rounds: int = 4, url: str | None = None
 ) -> dict[str, Any]:
-    """Messages (= recipients) per second and client CPU per message, adapter vs bare."""
+    """Messages (= recipients) per second and client CPU per message, adapter vs bare.
+
+    The requests are split into `rounds`; each round runs both clients, in alternating order
+    (bare/adapter, adapter/bare, ...), each against a freshly reset sandbox, so a noisy
+    neighbour on the machine or a warming sandbox weighs on both alike.
+    """
     if url is None:
         async with sandbox_process() as started:
-            return await measure(n_requests, concurrency=concurrency, url=started)
+            return await measure(n_requests, concurrency=concurrency, rounds=rounds, url=started)
     batches = _user_ids(n_requests)
     warm = batches[: max(concurrency, 10)]
     await _bare(url, warm, concurrency)
     await _adapter(url, warm, concurrency)
-    await _reset(url)  # both runs meet a sandbox that has seen none of the user ids
-    bare = await _bare(url, batches, concurrency)
-    await _reset(url)
-    adapter = await _adapter(url, batches, concurrency)
-    total = n_requests * BATCH
-    for name, run in (("bare", bare), ("adapter", adapter)):
-        if run["sent"] != total:
-            raise RuntimeError(f"{name}: {run['sent']} of {total} messages accepted")
+    totals = {name: {"wall_s": 0.0, "cpu_s": 0.0, "sent": 0} for name in ("bare", "adapter")}
+    per_round = max(n_requests // rounds, 1)
+    for index in range(rounds):
+        chunk = batches[index * per_round : (index + 1) * per_round]
+        order = [("bare", _bare), ("adapter", _adapter)]
+        for name, run in order if index % 2 == 0 else order[::-1]:
+            await _reset(url)  # every run meets a sandbox that has seen none of its ids
+            result = await run(url, chunk, concurrency)
+            for key in ("wall_s", "cpu_s", "sent"):
+                totals[name][key] += result[key]
+    total = per_round * rounds * BATCH
+    for name, run_totals in totals.items():
+        if run_totals["sent"] != total:
+            raise RuntimeError(f"{name}: {run_totals['sent']} of {total} messages accepted")
+    bare, adapter = totals["bare"], totals["adapter"]
     adapter_rate, bare_rate = total / adapter["wall_s"], total / bare["wall_s"]
     return {
         "adapter_per_s": round(adapter_rate),
@@ -140,7 +152,7 @@ async def measure(
         "ratio": round(adapter_rate / bare_rate, 3),
         "adapter_cpu_ms_per_msg": round(adapter["cpu_s"] * 1000 / total, 5),
         "bare_cpu_ms_per_msg": round(bare["cpu_s"] * 1000 / total, 5),
-        "requests": n_requests,
+        "requests": per_round * rounds,
         "batch": BATCH,
         "concurrency": concurrency,
     }
@@ -150,9 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench channels_line")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.requests, concurrency=args.concurrency))
+    result = asyncio.run(measure(args.requests, concurrency=args.concurrency, rounds=args.rounds))
     if not args.json:
         print(
             f"LINE multicast: adapter {result['adapter_per_s']}/s, bare {result['bare_per_s']}/s"

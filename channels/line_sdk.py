@@ -108,6 +108,32 @@ def sdk_model(model: Any, data: Mapping[str, Any]) -> Any:
         raise PermanentChannelError(f"LINE payload refused: {exc}", provider_code="client") from exc
 
 
+class JsonReadyModel:
+    """Mixin for an SDK request model whose `to_dict()` is already plain JSON, so the client
+    need not walk it value by value (a multicast carries 500 ids)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _fast_client(module: Any) -> Any:
+    """The package's AsyncApiClient, taking `JsonReadyModel` bodies as they are."""
+
+    class Client(module.AsyncApiClient):
+        def sanitize_for_serialization(self, obj: Any) -> Any:
+            if isinstance(obj, JsonReadyModel):
+                return obj.to_dict()
+            return super().sanitize_for_serialization(obj)
+
+    return Client
+
+
+_CLIENT_CLASSES = {
+    line.__name__: _fast_client(line),
+    line_insight.__name__: _fast_client(line_insight),
+}
+
+
 class LineSdk:
     """Owns the SDK's async clients: messaging on the API and the data host, insight."""
 
@@ -137,7 +163,7 @@ class LineSdk:
         async with self._building:
             if key not in self._clients:
                 config = module.Configuration(host=host, access_token=self._token)
-                client = module.AsyncApiClient(config)
+                client = _CLIENT_CLASSES[module.__name__](config)
                 rest = client.rest_client
                 sdk_session, rest.pool_manager = (
                     rest.pool_manager,
