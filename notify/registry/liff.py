@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import utcnow
-from notify.errors import HubError, Unauthenticated
+from notify.errors import HubError, NotFound, Unauthenticated
 from notify.models import Consent, Endpoint, EndpointStatus
 from notify.registry.profile import (
     ProfileIn,
@@ -126,19 +126,18 @@ async def _endpoint_for(session: AsyncSession, user_id: str) -> Endpoint:
 
 @routes.get(
     "/api/liff/profile",
-    summary="The LINE user's profile (for pre-filling the LIFF form)",
+    summary="The LINE user's profile (for pre-filling the LIFF form; 404 before any sign-up)",
     auth="public",
     response=ProfileOut,
-    errors=[401, 503],
+    errors=[401, 404, 503],
 )
 async def get_liff_profile(request: web.Request, call: Call[None, None]) -> ProfileOut:
     user_id = await _line_user(request)
-
-    async def work(session: AsyncSession) -> ProfileOut:
-        endpoint = await _endpoint_for(session, user_id)
+    async with request.app[DB].sessionmaker() as session:
+        endpoint = await find_endpoint(session, "line", user_id)
+        if endpoint is None:
+            raise NotFound("まだ登録がありません / not registered yet")
         return await profile_out(session, await load_resident(session, endpoint.resident_id))
-
-    return await in_transaction(request.app[DB], work)
 
 
 @routes.post(

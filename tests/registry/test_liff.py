@@ -28,6 +28,9 @@ async def test_form_sets_the_profile_of_the_verified_line_user(
     hub: TestClient[Any, Any], line_login: LineLoginFake
 ) -> None:
     line_login.tokens["liff-token-1"] = (LOGIN_CHANNEL_ID, USER, 2_000)
+    resp = await hub.get("/api/liff/profile", headers=bearer("liff-token-1"))
+    assert resp.status == 404  # nothing stored by merely opening the form
+    line_login.log.clear()
     resp = await hub.post("/api/liff/profile", json=FORM, headers=bearer("liff-token-1"))
     assert resp.status == 200, await resp.text()
     body = await resp.json()
