@@ -1,13 +1,15 @@
 """Bulk loading of registry rows (the synthetic city, and any future import).
 
-PostgreSQL: asyncpg `copy_records_to_table`, one transaction per chunk. When every target
-table is empty (a fresh demo or benchmark database), the secondary indexes, unique and
+PostgreSQL: asyncpg `copy_records_to_table`, one transaction per chunk. With
+`rebuild_indexes=True` (large loads only) and every target table empty (a fresh benchmark
+database), the secondary indexes, unique and
 foreign-key constraints of those tables are dropped first and rebuilt at the end, two at a
 time: building an index once from sorted data is several times cheaper than updating it row
 by row, and the rows are consistent by construction. Primary keys stay. The definitions are
 read from the catalog (`pg_get_indexdef` / `pg_get_constraintdef`), so a migration that adds
 an index needs no change here, and the rebuild runs in `finally`: a failed load still leaves
-the schema whole. If anything refuses to be dropped (another table depends on it), the load
+the schema whole (only a killed process could leave them missing: hence large loads only).
+If anything refuses to be dropped (another table depends on it), the load
 simply runs with everything in place.
 
 SQLite: executemany through SQLAlchemy Core in chunks (types converted as usual).
@@ -64,6 +66,7 @@ async def copy_chunks_postgres(
     source: ChunkSource,
     *,
     workers: int = 1,
+    rebuild_indexes: bool = False,
     timings: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """COPY every chunk of `source`; `timings` (if given) receives seconds per phase.
@@ -81,7 +84,7 @@ async def copy_chunks_postgres(
     restore: list[str] = []
     try:
         started = clock()
-        restore = await _drop_for_bulk(conn, names)
+        restore = await _drop_for_bulk(conn, names) if rebuild_indexes else []
         timings["drop_s"] = clock() - started
         started = clock()
         if workers <= 1:
