@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from channels.base import LineMessage, Recipient
 from channels.line import LineChannel
 from sandbox.line import SANDBOX_TOKEN, LineConfig, LineSandbox
-from tests.sandbox_line.conftest import Line, user
-
-TEXT = LineMessage(messages=({"type": "text", "text": "【訓練】避難所が開設されました"},))
-
-
-def recipients(ids: Sequence[str]) -> list[Recipient]:
-    return [Recipient(endpoint_id=index, address=uid) for index, uid in enumerate(ids)]
-
-
-def users(n: int, start: int = 0) -> list[str]:
-    return [user(i) for i in range(start, start + n)]
+from tests.sandbox_line.helpers import Line
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from channels.line import LineChannel
 from notify.errors import PermanentChannelError
 from sandbox.line import LineConfig
 from sandbox.line.state import JST
-from tests.sandbox_line.conftest import menu_body, png
+from tests.sandbox_line.helpers import menu_body, png
 
-from .conftest import TEXT, Line, recipients, users
+from .helpers import TEXT, Line, recipients, users
 
 
 async def links(line: Line, *user_ids: str) -> dict:

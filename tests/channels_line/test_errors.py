@@ -27,7 +27,7 @@ from notify.errors import (
 )
 from sandbox.line import SANDBOX_TOKEN, LineSandbox
 
-from .conftest import Line
+from .helpers import Line
 
 EXPECTED = {
     400: (PermanentChannelError, "http_400"),

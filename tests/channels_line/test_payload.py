@@ -13,7 +13,7 @@ from channels.line import LineChannel, build_multicast_body
 from notify.errors import InvalidInput
 from sandbox.line.spec import LineSpec
 
-from .conftest import TEXT, Line, recipients, users
+from .helpers import TEXT, Line, recipients, users
 
 FLEX = {
     "type": "flex",

@@ -11,7 +11,7 @@ from channels.line import LineChannel
 from notify.errors import PermanentChannelError, RateLimited
 from sandbox.line import SANDBOX_TOKEN, LineSandbox
 
-from .conftest import TEXT, Line, recipients, users
+from .helpers import TEXT, Line, recipients, users
 
 
 def context(unit: str | None = None) -> SendContext:

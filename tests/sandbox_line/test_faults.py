@@ -8,7 +8,7 @@ import uuid
 
 import aiohttp
 
-from .conftest import Line, user
+from .helpers import Line, user
 
 
 async def test_forced_errors_fail_the_next_requests_only(line: Line) -> None:

@@ -9,7 +9,7 @@ import pytest
 from sandbox.line import LineConfig
 from sandbox.line.state import JST
 
-from .conftest import TEXT, Line, user
+from .helpers import TEXT, Line, user
 
 
 def today() -> str:

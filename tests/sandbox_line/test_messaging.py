@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.line import LineConfig
 
-from .conftest import TEXT, Line, user
+from .helpers import TEXT, Line, user
 
 MISSING_TOKEN = (
     "Authentication failed. Confirm that the access token in the authorization header is valid."

@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.line import LineConfig
 
-from .conftest import Line, menu_body, png, user
+from .helpers import Line, menu_body, png, user
 
 
 async def make_menu(line: Line, name: str = "normal", image: bool = True) -> str:
