@@ -15,13 +15,13 @@ signature stable.
 
 from __future__ import annotations
 
-import base64
+import binascii
+import bisect
 import datetime as dt
 import functools
 import itertools
 import random
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,6 +200,7 @@ class _Generator:
         )
         self.quiet_choices = [default, default, default, (21 * 60, 7 * 60), (23 * 60, 6 * 60)]
         self.child_id = self.endpoint_id = 0
+        self.kids_cum = list(itertools.accumulate(mix.children_counts))
         self.month_now = today.year * 12 + today.month - 1
         self.now = dt.datetime.combine(today, dt.time(9), tzinfo=dt.UTC)
         self.span_s = mix.years_of_signups * 365 * 86400
@@ -231,7 +232,7 @@ class _Generator:
             residents.append(
                 (
                     rid,
-                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    _uuid4(rng.getrandbits(128)),
                     wards[i],
                     languages[i],
                     quiet[0],
@@ -244,7 +245,7 @@ class _Generator:
             )
             with_children = rand() < mix.households_with_children
             if with_children:
-                kids = rng.choices(range(1, MAX_CHILDREN + 1), weights=mix.children_counts)[0]
+                kids = bisect.bisect(self.kids_cum, rand() * self.kids_cum[-1]) + 1
                 for _ in range(kids):
                     index = self.month_now - int(rand() * 228)  # 0-18 years, in months
                     children.append((self.child_id, rid, index // 12, index % 12 + 1, index))
@@ -285,7 +286,7 @@ class _Generator:
                 consent = "pending"
             elif draw < mix.email_pending + mix.email_withdrawn:
                 consent, withdrawn = "withdrawn", created
-        token = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
+        token = _b64url(rng.randbytes(12))
         self.endpoint_id += 1
         consent_at = created if consent != "pending" else None
         return (
@@ -306,9 +307,22 @@ class _Generator:
 
 def _fcm_token(rng: random.Random) -> str:
     """Shaped like a real registration token: instance id, ':APA91b', base64url payload."""
-    instance = base64.urlsafe_b64encode(rng.randbytes(16)).decode()[:22]
-    payload = base64.urlsafe_b64encode(rng.randbytes(100)).decode()[:134]
-    return f"{instance}:APA91b{payload}"
+    raw = _b64url(rng.randbytes(117))  # 156 characters
+    return f"{raw[:22]}:APA91b{raw[22:156]}"
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64url(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).decode()
+
+
+def _uuid4(bits: int) -> str:
+    """str(uuid.UUID(int=bits, version=4)) without the object (this runs a million times)."""
+    h = f"{bits:032x}"
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 # --- loading -----------------------------------------------------------------------------
