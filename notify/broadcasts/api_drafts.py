@@ -16,7 +16,7 @@ from notify.broadcasts.schemas import (
     BroadcastList,
     BroadcastOut,
     BroadcastPatch,
-    BroadcastSummary,
+    BroadcastListItem,
     ContentPreviewIn,
     HistoryEntry,
     ListQuery,
@@ -58,7 +58,7 @@ async def list_broadcasts(request: web.Request, call: Call[None, ListQuery]) -> 
         )
         page = query.order_by(Broadcast.id.desc()).limit(call.query.limit).offset(call.query.offset)
         rows = (await session.scalars(page)).all()
-    items = [BroadcastSummary.model_validate(r, from_attributes=True) for r in rows]
+    items = [BroadcastListItem.model_validate(r, from_attributes=True) for r in rows]
     return BroadcastList(items=items, total=total)
 
 

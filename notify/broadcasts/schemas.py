@@ -79,7 +79,7 @@ class BroadcastOut(BaseModel):
     finished_at: dt.datetime | None
 
 
-class BroadcastSummary(BaseModel):
+class BroadcastListItem(BaseModel):
     id: int
     title: str
     status: Status
@@ -93,7 +93,7 @@ class BroadcastSummary(BaseModel):
 
 
 class BroadcastList(BaseModel):
-    items: list[BroadcastSummary]
+    items: list[BroadcastListItem]
     total: int
 
 

@@ -20,7 +20,7 @@ from notify.city import CityConfig
 from notify.compose.checks import check_renderings, line_validator, validate_on_line
 from notify.compose.content import Content, parse_content
 from notify.compose.prepared import prepared_message
-from notify.errors import InvalidInput, NotFound
+from notify.errors import InvalidInput, NotFound, TemplateError
 from notify.models import Broadcast
 from notify.settings import Settings
 from notify.web.auth import Principal
@@ -39,8 +39,11 @@ def check_definition(
     channels: Sequence[str],
 ) -> tuple[Content, Rule]:
     problems: dict[str, str] = {}
+    template_problems: dict[str, str] = {}
     try:
         content = parse_content(content, city)
+    except TemplateError as exc:
+        template_problems.update(exc.fields)
     except InvalidInput as exc:
         problems.update(exc.fields)
     rule: Rule | None = None
@@ -52,8 +55,14 @@ def check_definition(
         problems["topic"] = f"unknown topic {topic!r} (known: {', '.join(sorted(city.topic_keys))})"
     if len(set(channels)) != len(channels):
         problems["channels"] = "each channel at most once"
-    if problems or rule is None:
-        raise InvalidInput("入力内容に誤りがあります / invalid broadcast", fields=problems)
+    if template_problems and not problems:
+        raise TemplateError(
+            "テンプレートに誤りがあります / template errors", fields=template_problems
+        )
+    if problems or template_problems or rule is None:
+        raise InvalidInput(
+            "入力内容に誤りがあります / invalid broadcast", fields=problems | template_problems
+        )
     return content, rule
 
 

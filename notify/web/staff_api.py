@@ -53,7 +53,7 @@ class StaffOut(BaseModel):
     created_at: dt.datetime
 
 
-class TokenIn(BaseModel):
+class StaffTokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(default="api", min_length=1, max_length=64)
 
@@ -176,12 +176,12 @@ async def list_tokens(request: web.Request, call: Call[None, None]) -> list[Toke
     "/api/staff/{staff_id:\\d+}/tokens",
     summary="Issue an API token / APIトークンを発行",
     roles=ADMIN,
-    body=TokenIn,
+    body=StaffTokenIn,
     response=IssuedToken,
     status=201,
     errors=[404, 415],
 )
-async def add_token(request: web.Request, call: Call[TokenIn, None]) -> IssuedToken:
+async def add_token(request: web.Request, call: Call[StaffTokenIn, None]) -> IssuedToken:
     assert call.principal is not None
     async with request.app[DB].transaction() as session:
         user = await _user(session, call)

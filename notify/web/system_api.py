@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -48,6 +50,7 @@ async def health(request: web.Request, call: Call[None, None]) -> Health:
     "/api/openapi.json",
     summary="This API's OpenAPI document",
     auth="public",
+    response=dict[str, Any],  # declared, so the document does not promise a 204
     content_type="application/json",
 )
 async def openapi_document(request: web.Request, call: Call[None, None]) -> web.Response:
