@@ -1,9 +1,9 @@
 """The LINE Messaging API simulator: one aiohttp server for the API and the data host.
 
-Every provider request goes through one middleware, in LINE's order: request log, injected
-faults, bearer token (401), per-endpoint rate limit (429), JSON body parsed once and
-validated against the OpenAPI schema (400 with `details`), then the handler. Every answer
-carries `x-line-request-id`.
+Every provider request goes through one middleware, in this order: request log, injected
+faults, bearer token (401), per-endpoint rate limit (429), query and JSON body checked
+against the OpenAPI documents (400 with `details`; the body is parsed once), then the
+handler. Every answer carries `x-line-request-id`.
 """
 
 from __future__ import annotations
