@@ -3,6 +3,7 @@ reads them."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -12,9 +13,12 @@ from arq.connections import RedisSettings
 from prometheus_client.parser import text_string_to_metric_families
 
 from channels.base import DeliveryResult
+from notify.db import utcnow
 from notify.settings import Settings
 from notify.stats.metrics import MODE_READER, record_provider_error, record_send
+from notify.web.keys import DB
 from server import create_app
+from tests.stats.conftest import add_deliveries, make_broadcast, make_targets
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -29,6 +33,12 @@ async def test_metrics_show_sends_errors_latency_and_queue(
     client: TestClient[Any, Any], settings: Settings
 ) -> None:
     assert settings.redis_url
+    db = client.server.app[DB]
+    recent = await make_broadcast(db)
+    old = await make_broadcast(db, started_at=utcnow() - dt.timedelta(days=3))
+    await add_deliveries(db, recent, await make_targets(db, "line", 3))
+    await add_deliveries(db, recent, await make_targets(db, "fcm", 2), "failed")
+    await add_deliveries(db, old, await make_targets(db, "email", 4))
     pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     try:
         # What two workers recorded (any process, any machine: it is all in Redis).
@@ -72,6 +82,11 @@ async def test_metrics_show_sends_errors_latency_and_queue(
     assert samples[("hub_send_latency_seconds_sum", (("channel", "fcm"),))] == pytest.approx(0.22)
     assert samples[("hub_queue_depth", (("state", "ready"),))] == 2
     assert samples[("hub_queue_depth", (("state", "deferred"),))] == 1
+    recent_rows = {k: v for k, v in samples.items() if k[0] == "hub_recent_deliveries"}
+    assert recent_rows == {
+        ("hub_recent_deliveries", (("channel", "fcm"), ("status", "failed"))): 2,
+        ("hub_recent_deliveries", (("channel", "line"), ("status", "sent"))): 3,
+    }
 
 
 async def test_metrics_report_the_current_mode(settings: Settings) -> None:
