@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 
 from aiohttp import web
@@ -210,8 +211,6 @@ async def confirm(request: web.Request, call: Call[None, ConfirmQuery]) -> web.R
 
 
 async def _endpoint_by_token(session: AsyncSession, token: str) -> Endpoint | None:
-    import re
-
     if not re.fullmatch(TOKEN_PATTERN, token):
         return None
     return (
