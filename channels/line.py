@@ -97,8 +97,22 @@ class LineChannel(LineAdmin):
     max_body_chars: ClassVar[int] = 5000
     supports_title: ClassVar[bool] = False
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        data_url: str,
+        channel_access_token: str,
+        timeout_s: float = 10.0,
+        max_connections: int = 16,
+    ) -> None:
+        super().__init__(
+            api_url=api_url,
+            data_url=data_url,
+            channel_access_token=channel_access_token,
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+        )
         # Message models by LineMessage identity: one rendered message serves many batches.
         self._models: dict[int, tuple[LineMessage, list[Any]]] = {}
 
