@@ -239,3 +239,13 @@ async def test_a_refused_address_is_pruned(
 def test_worker_py_runs_the_registry_jobs(settings: Settings) -> None:
     worker = build_worker(settings, burst=True, handle_signals=False)
     assert {"send_email_confirmation", "prune_webhook_events"} <= set(worker.functions)
+
+
+async def test_international_address_goes_out_with_smtputf8(
+    hub: TestClient[Any, Any], hub_settings: Settings, smtp: SmtpSandbox
+) -> None:
+    assert (await subscribe(hub, "山田@例え.jp")).status == 202
+    await run_worker(hub_settings)
+    [stored] = smtp.mailbox.messages
+    assert stored.rcpt_tos == ("山田@xn--r8jz45g.jp",)
+    assert parse(stored.raw)["To"] == "山田@xn--r8jz45g.jp"
