@@ -82,7 +82,8 @@ function setupProgress() {
       } catch (err) { setTimeout(poll, 5000); return; }
       const channels = data.channels || {};
       if (data.status !== initialStatus || Object.keys(channels).sort().join(",") !== shown) {
-        window.location.reload();  // a new state: let the server draw it (actions change too)
+        // A new state: let the server draw it (the actions change too); drop a stale notice.
+        window.location.replace(window.location.pathname);
         return;
       }
       for (const row of box.querySelectorAll("[data-channel]")) {
@@ -94,7 +95,7 @@ function setupProgress() {
       }
       const recipients = box.querySelector('[data-field="recipients"]');
       if (recipients) recipients.textContent = fmt(data.recipients);
-      setTimeout(poll, 2000);
+      setTimeout(poll, data.status === "scheduled" ? 3000 : 1500);
     }
     setTimeout(poll, 1500);
   }

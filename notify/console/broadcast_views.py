@@ -18,7 +18,9 @@ from segments.rules import describe, parse_rule
 
 PAGE_SIZE = 50
 LIVE_STATUSES = frozenset({"sending", "paused"})
-DELIVERY_STATUSES = frozenset({"sending", "paused", "completed", "cancelled", "failed"})
+DELIVERY_STATUSES = frozenset(
+    {"scheduled", "sending", "paused", "completed", "cancelled", "failed"}
+)
 
 
 @dataclass(frozen=True, slots=True)

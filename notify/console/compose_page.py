@@ -67,6 +67,12 @@ async def compose_view(
         "can_emergency": viewer.has_role(Role.DISASTER),
         "can_save": can_save,
         "version": version,
+        "other_languages_used": any(
+            value
+            for lang, values in form.texts.items()
+            if lang != "ja"
+            for value in values.values()
+        ),
         "error": error.message if error else None,
         "field_errors": field_errors,
     }

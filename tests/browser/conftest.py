@@ -47,10 +47,16 @@ class Hub:
 
 
 @pytest.fixture
-async def hub(settings: Settings) -> AsyncIterator[Hub]:
+def hub_settings(settings: Settings) -> Settings:
+    """The hub's settings; a test module that sends overrides this with the sandboxes'."""
+    return settings
+
+
+@pytest.fixture
+async def hub(hub_settings: Settings) -> AsyncIterator[Hub]:
     from server import create_app
 
-    app = create_app(settings)
+    app = create_app(hub_settings)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     await add_staff(app)
