@@ -45,7 +45,7 @@ COMPLETED = "completed"
 FAILED = "failed"
 LINE_UNIT_CAP = 1000  # distinct custom aggregation unit names per channel and month
 LINE_UNIT_MARGIN = 50
-PLAN_LOCK_MS = 120_000
+PLAN_LOCK_MS = 30_000  # renewed after every page; a dead planner's lock ends soon
 ALL_FAILED = "全件の配信に失敗しました / every delivery failed"
 JST = dt.timezone(dt.timedelta(hours=9))
 

@@ -64,7 +64,7 @@ async def reconcile_job(ctx: dict[str, Any]) -> int:
 
 
 FUNCTIONS: list[Any] = [
-    func(begin_job, name=BEGIN, keep_result=0, max_tries=100, timeout=1800),
+    func(begin_job, name=BEGIN, keep_result=0, max_tries=100, timeout=900),
     # max_tries is high on purpose: the database counts real attempts (settings.max_attempts);
     # arq's tries also count lease waits and re-runs after a killed worker.
     func(send_batch_job, name=SEND_BATCH, keep_result=0, max_tries=10_000, timeout=SEND_TIMEOUT_S),

@@ -222,16 +222,15 @@ async def plan_pending(db: Database, planner: Planner, on_batches: BatchesReady)
         async for page in result.partitions(PAGE_ROWS):
             for row in page:
                 planner.add(*row)
+            new_ids: list[int] = []
             if planner.ready or planner.held:
                 async with db.transaction() as session:
                     new_ids = await planner.write(session)
-                if new_ids:
-                    await on_batches(new_ids)
+            await on_batches(new_ids)  # also after a page without batches: keeps the lock
     planner.close_partial_groups()
     async with db.transaction() as session:
-        new_ids = await planner.write(session)
-    if new_ids:
-        await on_batches(new_ids)
+        last_ids = await planner.write(session)
+    await on_batches(last_ids)
     return planner.stats
 
 

@@ -1,0 +1,374 @@
+"""Shared pieces of the delivery benchmarks (fanout, chaos): a synthetic city in PostgreSQL,
+the bench's own Redis, the sandbox and the hub's workers as child processes, and the
+"exactly once" check against the sandboxes' per-recipient counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import psutil
+from sqlalchemy.engine import make_url
+
+from notify.city import load_city
+from notify.db import Database
+from notify.embedded_redis import free_port, redis_server_binary
+from notify.migrate import upgrade
+from notify.settings import REPO_ROOT, Settings
+from notify.synthetic import Mix, load_synthetic_city
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_delivery"
+CITY_CONFIG = REPO_ROOT / "config" / "kawasaki.yaml"
+# Every resident has exactly one usable endpoint (70 % LINE / 20 % app / 10 % email) and no
+# quiet hours, so "recipients" is exactly the number of residents and nothing is held.
+BENCH_MIX = Mix(
+    second_channel=0.0,
+    quiet_hours=0.0,
+    line_blocked=0.0,
+    fcm_pruned=0.0,
+    email_pending=0.0,
+    email_withdrawn=0.0,
+)
+REDIS_ARGS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning")
+CONTENT = {
+    "ja": {
+        "title": "【川崎市】大雨に関するお知らせ",
+        "body": "{{ resident.ward }}にお住まいの皆さまへ。大雨に備えてください。",
+        "url": "https://www.city.kawasaki.jp/",
+    },
+    "en": {"title": "Heavy rain", "body": "Residents of {{ resident.ward }}: be prepared."},
+}
+
+
+def pg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def prepare_city(url: str, residents: int, *, fresh: bool, seed: int = 7) -> float:
+    """A database holding exactly `residents` synthetic residents; returns the load time
+    (0 when an earlier run's city was reused). Delivery state is always cleared."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not name or not name.replace("_", "").isalnum():
+        raise SystemExit(f"refusing to manage database {name!r}")
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    finally:
+        await conn.close()
+    have = -1
+    if exists and not fresh:
+        conn = await asyncpg.connect(pg_dsn(url))
+        try:
+            have = await conn.fetchval("SELECT COUNT(*) FROM residents")
+        except asyncpg.UndefinedTableError:
+            have = -1
+        finally:
+            await conn.close()
+    load_s = 0.0
+    if have != residents:
+        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        db = Database(Settings(database_url=url).effective_database_url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.close()
+        started = time.perf_counter()
+        await load_synthetic_city(url, load_city(CITY_CONFIG), residents, seed=seed, mix=BENCH_MIX)
+        load_s = time.perf_counter() - started
+    else:
+        db = Database(Settings(database_url=url).effective_database_url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.close()
+    conn = await asyncpg.connect(pg_dsn(url))
+    try:
+        await conn.execute(
+            "TRUNCATE deliveries, delivery_batches, delivery_runs, broadcasts, audit_log CASCADE"
+        )
+        await conn.execute("UPDATE endpoints SET status = 'active' WHERE status <> 'active'")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return load_s
+
+
+async def make_broadcast(url: str, *, priority: str = "normal") -> int:
+    conn = await asyncpg.connect(pg_dsn(url))
+    try:
+        return int(
+            await conn.fetchval(
+                """INSERT INTO broadcasts (title, status, priority, topic, content, segment,
+                   channels, channel_policy, send_at, version, created_at, updated_at,
+                   started_at)
+                   VALUES ($1, 'sending', $2, NULL, $3, '{}', $4, 'all', now(), 1, now(),
+                   now(), now()) RETURNING id""",
+                "ベンチマーク配信",
+                priority,
+                json.dumps(CONTENT, ensure_ascii=False),
+                json.dumps(["line", "fcm", "email"]),
+            )
+        )
+    finally:
+        await conn.close()
+
+
+# --- child processes ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Children:
+    redis: subprocess.Popen[bytes] | None = None
+    redis_port: int = 0
+    sandbox: subprocess.Popen[bytes] | None = None
+    sandbox_info: dict[str, Any] = field(default_factory=dict)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start_redis(self) -> None:
+        """The bench's own Redis; `restart_redis` brings it back empty (no persistence)."""
+        if not self.redis_port:
+            self.redis_port = free_port()
+        self.redis = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.redis_port), *REDIS_ARGS],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.redis_port)
+
+    def restart_redis(self) -> None:
+        assert self.redis is not None
+        self.redis.kill()
+        self.redis.wait()
+        self.start_redis()
+
+    def start_sandbox(self, *, limits: bool) -> None:
+        command = [sys.executable, "-m", "sandbox", "--work-dir", str(self.work_dir)]
+        self.sandbox = subprocess.Popen(
+            command + ([] if limits else ["--no-limits"]),
+            stdout=subprocess.PIPE,
+            cwd=REPO_ROOT,
+        )
+        assert self.sandbox.stdout is not None
+        line = self.sandbox.stdout.readline()
+        if not line:
+            raise RuntimeError("the sandbox did not start")
+        self.sandbox_info = json.loads(line)
+
+    def worker_env(self, database_url: str, **extra: str) -> dict[str, str]:
+        info = self.sandbox_info
+        env = dict(os.environ)
+        env.update(
+            {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": self.redis_url,
+                "HUB_LINE_API_URL": info["line"]["url"],
+                "HUB_LINE_DATA_URL": info["line"]["url"],
+                "HUB_LINE_CHANNEL_ACCESS_TOKEN": "sandbox-line-channel-access-token",
+                "HUB_FCM_API_URL": info["fcm"]["url"],
+                "HUB_FCM_PROJECT_ID": info["fcm"]["project_id"],
+                "HUB_FCM_CREDENTIALS_FILE": info["fcm"]["credentials_file"],
+                "HUB_SMTP_HOST": info["smtp"]["host"],
+                "HUB_SMTP_PORT": str(info["smtp"]["port"]),
+                "HUB_MAIL_FROM": "info@city.example.jp",
+                "HUB_SECRET_KEY": "bench-secret-key-0123456789",
+                "HUB_PUBLIC_URL": "https://c.example.jp",
+                "HUB_CITY_CONFIG": str(CITY_CONFIG),
+                "HUB_LOG_LEVEL": "WARNING",
+            }
+        )
+        env.update(extra)
+        return env
+
+    def start_worker(self, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench._worker"], env=dict(env), cwd=REPO_ROOT
+        )
+        self.workers.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.sandbox, self.redis]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.workers, self.sandbox, self.redis]:
+            if process is None:
+                continue
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_port(port: int, timeout_s: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class RssSampler:
+    """Peak resident memory of the worker processes (each on its own), and CPU seconds of
+    every sampled process (the last value seen: a killed process keeps its last sample)."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self.cpu_s: dict[int, float] = {}
+
+    def sample(self, processes: list[subprocess.Popen[bytes]], *, rss: bool = True) -> None:
+        for process in processes:
+            try:
+                info = psutil.Process(process.pid)
+                times = info.cpu_times()
+                if rss:
+                    self.peak_mb = max(self.peak_mb, info.memory_info().rss / 2**20)
+            except psutil.Error:
+                continue
+            self.cpu_s[process.pid] = times.user + times.system
+
+    def cpu(self, processes: list[subprocess.Popen[bytes]]) -> float:
+        return round(sum(self.cpu_s.get(p.pid, 0.0) for p in processes), 1)
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+async def sandbox_counts(info: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per channel: recipient → how many messages the sandbox accepted for it."""
+    urls = {
+        "line": info["line"]["url"],
+        "fcm": info["fcm"]["url"],
+        "email": info["smtp"]["control_url"],
+    }
+    out: dict[str, dict[str, int]] = {}
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for channel, base in urls.items():
+            async with session.get(
+                base.rstrip("/") + "/_sandbox/counters", params={"name": "delivered"}
+            ) as response:
+                data = await response.json()
+            out[channel] = data["counters"].get("delivered", {}).get("by_recipient", {})
+    return out
+
+
+async def reset_sandbox(info: Mapping[str, Any]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for base in (info["line"]["url"], info["fcm"]["url"], info["smtp"]["control_url"]):
+            async with session.post(base.rstrip("/") + "/_sandbox/reset") as response:
+                await response.read()
+
+
+async def exactly_once(
+    url: str, broadcast_id: int, counts: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    """Compare the snapshot (who should get it) with what the sandboxes received."""
+    conn = await asyncpg.connect(pg_dsn(url))
+    result: dict[str, Any] = {"lost": 0, "duplicates": 0, "delivered": 0, "per_channel": {}}
+    try:
+        for channel in ("line", "fcm", "email"):
+            expected = 0
+            lost = duplicates = 0
+            seen = counts.get(channel, {})
+            async with conn.transaction():
+                async for (address,) in conn.cursor(
+                    """SELECT e.address FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                       WHERE d.broadcast_id = $1 AND d.channel = $2""",
+                    broadcast_id,
+                    channel,
+                    prefetch=20_000,
+                ):
+                    expected += 1
+                    n = seen.get(address, 0)
+                    lost += n == 0
+                    duplicates += max(n - 1, 0)
+            strangers = len(seen) - (expected - lost)
+            result["per_channel"][channel] = {
+                "recipients": expected,
+                "delivered": expected - lost,
+                "lost": lost,
+                "duplicates": duplicates,
+                "unexpected": strangers,
+            }
+            result["lost"] += lost
+            result["duplicates"] += duplicates
+            result["delivered"] += expected - lost
+    finally:
+        await conn.close()
+    return result
+
+
+async def channel_throughput(url: str, broadcast_id: int) -> dict[str, dict[str, float]]:
+    conn = await asyncpg.connect(pg_dsn(url))
+    try:
+        rows = await conn.fetch(
+            """SELECT channel, COUNT(*) AS n, MIN(sent_at) AS first, MAX(sent_at) AS last
+               FROM deliveries WHERE broadcast_id = $1 AND status = 'sent' GROUP BY channel""",
+            broadcast_id,
+        )
+    finally:
+        await conn.close()
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        span = max((row["last"] - row["first"]).total_seconds(), 1e-3)
+        out[row["channel"]] = {
+            "sent": row["n"],
+            "span_s": round(span, 2),
+            "per_s": round(row["n"] / span, 1),
+        }
+    return out
+
+
+async def broadcast_state(url: str, broadcast_id: int) -> tuple[str, int]:
+    conn = await asyncpg.connect(pg_dsn(url))
+    try:
+        status = await conn.fetchval("SELECT status FROM broadcasts WHERE id = $1", broadcast_id)
+        runs = await conn.fetchval(
+            "SELECT COUNT(*) FROM delivery_runs WHERE broadcast_id = $1", broadcast_id
+        )
+    finally:
+        await conn.close()
+    return str(status), int(runs)
+
+
+async def wait_for_end(url: str, broadcast_id: int, sample: Any, timeout_s: float) -> float:
+    """Poll until the broadcast leaves 'sending'; returns when (perf_counter)."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        status, _ = await broadcast_state(url, broadcast_id)
+        if status not in ("sending", "paused"):
+            return time.perf_counter()
+        sample()
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"broadcast {broadcast_id} still sending after {timeout_s} s")

@@ -1,0 +1,59 @@
+"""A hub worker process for the delivery benchmarks: worker.py's `build_worker` with the
+delivery area's jobs and cron (settings from the environment, like `python worker.py`).
+
+    python -m bench._worker        (HUB_BENCH_MAX_JOBS: concurrent jobs, default 20)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from notify.city import load_city
+from notify.db import Database
+from notify.delivery import jobs as delivery_jobs
+from notify.settings import Settings
+from worker import build_worker
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    ctx["city"] = load_city(ctx["settings"].city_config)
+    ctx["db"] = Database.from_settings(ctx["settings"])
+    await delivery_jobs.startup(ctx)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await delivery_jobs.shutdown(ctx)
+    await ctx["db"].close()
+
+
+def main() -> None:
+    settings = Settings.from_env(os.environ)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    worker = build_worker(
+        settings,
+        functions=delivery_jobs.FUNCTIONS,
+        cron_jobs=delivery_jobs.CRON_JOBS,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=int(os.environ.get("HUB_BENCH_MAX_JOBS", "20")),
+        poll_delay=0.05,
+    )
+    profile = os.environ.get("HUB_BENCH_PROFILE")  # write cProfile stats here (diagnosis)
+    if not profile:
+        worker.run()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        worker.run()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{os.getpid()}")
+
+
+if __name__ == "__main__":
+    main()
