@@ -197,8 +197,10 @@ async def _renew(rt: ModeRuntime, switch_id: int) -> None:
 
 async def run_switch(rt: ModeRuntime, switch_id: int) -> str:
     token = await _lease(rt, switch_id)
-    if token is None:  # another run holds it; look again later in case that run died
-        await enqueue(rt, switch_id, at=utcnow() + dt.timedelta(milliseconds=LEASE_MS // 2))
+    if token is None:  # another run holds it; look again in a while in case that run died
+        switch = await _load(rt, switch_id)
+        if switch is not None and switch.status not in ("done", "superseded"):
+            await enqueue(rt, switch_id, at=utcnow() + _retry_after(rt))
         return "busy"
     try:
         return await _run(rt, switch_id)
