@@ -101,4 +101,24 @@ function setupProgress() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupReach(); setupProgress(); });
+// A panel showing a state that will change (a mode switch in progress): poll its API and
+// redraw the page when the watched value changes.
+function setupWatch() {
+  for (const box of document.querySelectorAll("[data-watch-url]")) {
+    const path = box.dataset.watchKey.split(".");
+    async function poll() {
+      try {
+        const response = await fetch(box.dataset.watchUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (response.ok) {
+          const data = await response.json();
+          const value = path.reduce((o, k) => (o == null ? o : o[k]), data);
+          if (String(value) !== box.dataset.watchValue) { window.location.replace(window.location.pathname); return; }
+        }
+      } catch (err) { /* try again */ }
+      setTimeout(poll, 2000);
+    }
+    setTimeout(poll, 1500);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupReach(); setupProgress(); setupWatch(); });

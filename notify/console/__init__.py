@@ -14,6 +14,7 @@ from notify.console import (
     broadcast_pages,
     home,
     login,
+    mode_pages,
     reach,
     stats_pages,
 )
@@ -31,6 +32,7 @@ PAGE_TABLES: tuple[web.RouteTableDef, ...] = (
     broadcast_actions.routes,
     approvals.routes,
     stats_pages.routes,
+    mode_pages.routes,
 )
 
 

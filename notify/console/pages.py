@@ -49,6 +49,11 @@ NOTICES: dict[str, tuple[str, str]] = {
     "cancelled": ("配信を取り消しました。", "Cancelled."),
     "test_sent": ("テスト配信を送りました。", "Test message sent."),
     "mode_switched": ("モードを切り替えました。", "Mode switched."),
+    "sync_queued": (
+        "リッチメニューの同期を始めました。",
+        "Rich menu sync started.",
+    ),
+    "dismissed": ("提案を見送りました。", "Proposal dismissed."),
     "paused": ("配信を一時停止しました。", "Paused."),
     "resumed": ("配信を再開しました。", "Resumed."),
 }
