@@ -32,11 +32,6 @@ REDIS_HOST_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI") == "true"
 
 
-def _worker_index(config: pytest.Config) -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -75,7 +70,8 @@ def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
         if IN_CI:
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
         pytest.skip("PostgreSQL not reachable")
-    name = f"hub_test_{_worker_index(request.config)}"
+    # One database per test session (pid), so concurrent runs on one machine never collide.
+    name = f"hub_test_{os.getpid()}"
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     url = f"{base}/{name}"
 
@@ -92,6 +88,15 @@ def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
 
     asyncio.run(create())
     yield url
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -142,7 +147,7 @@ def _redis_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def redis_url(_redis_base: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A Redis database of this xdist worker's own, flushed before each test."""
-    url = f"{_redis_base}/{1 + _worker_index(request.config) % 15}"
+    url = f"{_redis_base}/{1 + os.getpid() % 15}"
     client = aioredis.from_url(url)
     await client.flushdb()
     await client.aclose()
