@@ -36,9 +36,9 @@ async def measure_all(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench channels")
     parser.add_argument("--line-requests", type=int, default=200, help="multicasts of 500")
-    parser.add_argument("--fcm-messages", type=int, default=10_000)
+    parser.add_argument("--fcm-messages", type=int, default=4000, help="per round")
     parser.add_argument("--firebase-admin-messages", type=int, default=2000)
-    parser.add_argument("--email-messages", type=int, default=2000)
+    parser.add_argument("--email-messages", type=int, default=1000, help="per round")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args(argv)
     result = asyncio.run(measure_all(args))

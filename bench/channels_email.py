@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bench.channels_fcm import sandbox_process, timed
+from bench.channels_fcm import paired_rounds, sandbox_process, timed
 from channels.base import EmailMessage, Recipient, SendContext
 from channels.email import EmailChannel
 
@@ -96,10 +96,10 @@ async def run_adapter(smtp: dict[str, Any], to: list[str], connections: int) -> 
 
 
 async def measure(
-    n_messages: int = 2000,
+    n_messages: int = 1000,
     *,
     connections: int = 4,
-    rounds: int = 2,
+    rounds: int = 3,
     smtp: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Messages per second and client CPU ms per message: adapter vs bare aiosmtplib."""
@@ -109,36 +109,26 @@ async def measure(
                 n_messages, connections=connections, rounds=rounds, smtp=described["smtp"]
             )
     await run_bare(smtp, addresses(50, 9_000_000), connections)  # warm-up
-    bare_runs, adapter_runs = [], []  # alternate, keep each one's best round (shared machine)
-    for round_no in range(rounds):
-        offset = 2 * round_no * n_messages
-        bare = await run_bare(smtp, addresses(n_messages, offset), connections)
-        adapter = await run_adapter(smtp, addresses(n_messages, offset + n_messages), connections)
-        for name, run in (("bare", bare), ("adapter", adapter)):
-            if run["sent"] != n_messages:
-                raise RuntimeError(f"{name}: {run['sent']} of {n_messages} messages accepted")
-        bare_runs.append((n_messages / bare["wall_s"], bare["cpu_s"] * 1000 / n_messages))
-        adapter_runs.append((n_messages / adapter["wall_s"], adapter["cpu_s"] * 1000 / n_messages))
-    (bare_rate, bare_cpu), (adapter_rate, adapter_cpu) = max(bare_runs), max(adapter_runs)
-    return {
-        "adapter_per_s": round(adapter_rate),
-        "bare_per_s": round(bare_rate),
-        "ratio": round(adapter_rate / bare_rate, 3),
-        "adapter_cpu_ms_per_msg": round(adapter_cpu, 4),
-        "bare_cpu_ms_per_msg": round(bare_cpu, 4),
-        "messages": n_messages,
-        "connections": connections,
-        "rounds": rounds,
-    }
+
+    async def bare(round_no: int) -> dict:
+        return await run_bare(smtp, addresses(n_messages, 2 * round_no * n_messages), connections)
+
+    async def adapter(round_no: int) -> dict:
+        to = addresses(n_messages, (2 * round_no + 1) * n_messages)
+        return await run_adapter(smtp, to, connections)
+
+    paired = await paired_rounds(bare, adapter, n_messages, rounds)
+    return {**paired, "messages": n_messages, "connections": connections}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench channels_email")
-    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=1000, help="per client and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.messages, connections=args.connections))
+    result = asyncio.run(measure(args.messages, connections=args.connections, rounds=args.rounds))
     if not args.json:
         print(
             f"email: adapter {result['adapter_per_s']}/s, bare {result['bare_per_s']}/s "

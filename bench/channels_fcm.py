@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,6 +170,36 @@ async def run_firebase_admin(fcm: dict[str, Any], devices: list[str]) -> dict:
         await messaging._get_messaging_service(app)._async_client.aclose()
 
 
+async def paired_rounds(
+    bare: Callable[[int], Awaitable[dict]],
+    adapter: Callable[[int], Awaitable[dict]],
+    n_messages: int,
+    rounds: int,
+) -> dict[str, Any]:
+    """Run bare and adapter back to back `rounds` times, swapping who goes first each round.
+
+    The sandbox shares a small machine with everything else on it: pairing runs that are
+    seconds apart, and taking medians, keeps a neighbour's burst from deciding the ratio.
+    """
+    pairs = []
+    for round_no in range(rounds):
+        order = [("bare", bare), ("adapter", adapter)]
+        runs = {}
+        for name, run in order if round_no % 2 == 0 else order[::-1]:
+            runs[name] = _rates(await run(round_no), n_messages)
+        pairs.append(runs)
+    adapter_rate = statistics.median(p["adapter"][0] for p in pairs)
+    bare_rate = statistics.median(p["bare"][0] for p in pairs)
+    return {
+        "adapter_per_s": round(adapter_rate),
+        "bare_per_s": round(bare_rate),
+        "ratio": round(statistics.median(p["adapter"][0] / p["bare"][0] for p in pairs), 3),
+        "adapter_cpu_ms_per_msg": round(statistics.median(p["adapter"][1] for p in pairs), 4),
+        "bare_cpu_ms_per_msg": round(statistics.median(p["bare"][1] for p in pairs), 4),
+        "rounds": rounds,
+    }
+
+
 def _rates(run: dict[str, float], total: int) -> tuple[float, float]:
     if run["sent"] != total:
         raise RuntimeError(f"only {run['sent']} of {total} messages were accepted")
@@ -176,11 +207,11 @@ def _rates(run: dict[str, float], total: int) -> tuple[float, float]:
 
 
 async def measure(
-    n_messages: int = 10_000,
+    n_messages: int = 4000,
     *,
     concurrency: int = 100,
     firebase_admin_messages: int = 2000,
-    rounds: int = 2,
+    rounds: int = 5,
     fcm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Messages per second and client CPU ms per message: adapter vs bare (and firebase-admin)."""
@@ -194,31 +225,21 @@ async def measure(
                 fcm=described["fcm"],
             )
     await run_bare(fcm, tokens(200, 9_000_000), concurrency)  # warm the sandbox's caches
-    # Alternate the two clients and keep each one's best round: the sandbox shares the
-    # machine, and whichever runs first or during a neighbour's burst would otherwise lose.
-    bare_runs, adapter_runs = [], []
-    for round_no in range(rounds):
-        offset = 2 * round_no * n_messages
-        bare_runs.append(
-            _rates(await run_bare(fcm, tokens(n_messages, offset), concurrency), n_messages)
-        )
-        adapter_runs.append(
-            _rates(
-                await run_adapter(fcm, tokens(n_messages, offset + n_messages), concurrency),
-                n_messages,
-            )
-        )
-    (bare_rate, bare_cpu), (adapter_rate, adapter_cpu) = max(bare_runs), max(adapter_runs)
+
+    async def bare(round_no: int) -> dict:
+        devices = tokens(n_messages, 2 * round_no * n_messages)
+        return await run_bare(fcm, devices, concurrency)
+
+    async def adapter(round_no: int) -> dict:
+        devices = tokens(n_messages, (2 * round_no + 1) * n_messages)
+        return await run_adapter(fcm, devices, concurrency)
+
+    paired = await paired_rounds(bare, adapter, n_messages, rounds)
     result: dict[str, Any] = {
-        "adapter_per_s": round(adapter_rate),
-        "bare_per_s": round(bare_rate),
-        "ratio": round(adapter_rate / bare_rate, 3),
-        "adapter_cpu_ms_per_msg": round(adapter_cpu, 4),
-        "bare_cpu_ms_per_msg": round(bare_cpu, 4),
+        **paired,
         "messages": n_messages,
         "concurrency": concurrency,
         "batches_in_flight": 2,
-        "rounds": rounds,
     }
     if firebase_admin_messages:
         devices = tokens(firebase_admin_messages, 2 * rounds * n_messages)
@@ -230,7 +251,8 @@ async def measure(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench channels_fcm")
-    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=4000, help="per client and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--firebase-admin-messages", type=int, default=2000)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -240,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
             args.messages,
             concurrency=args.concurrency,
             firebase_admin_messages=args.firebase_admin_messages,
+            rounds=args.rounds,
         )
     )
     if not args.json:

@@ -28,6 +28,7 @@ from notify.errors import ConfigError, InvalidInput
 ANDROID_CHANNEL_EMERGENCY = "city_emergency"
 ANDROID_CHANNEL_NEWS = "city_news"
 _PLACEHOLDER_TOPIC = "placeholder"
+_JSON = "application/json"
 
 
 def build_message_json(message: PushMessage) -> dict[str, Any]:
@@ -123,6 +124,8 @@ class FcmChannel:
         self._concurrency = concurrency
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._headers_token = ""
+        self._headers: dict[str, str] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -168,9 +171,13 @@ class FcmChannel:
 
     async def _post(self, body: bytes, *, retried_auth: bool = False) -> DeliveryResult:
         try:
-            token = await self._tokens.token()
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            async with self._client().post(self._send_url, data=body, headers=headers) as resp:
+            token = self._tokens.fresh_token() or await self._tokens.token()
+            if token != self._headers_token:  # one headers object per access token
+                self._headers_token = token
+                self._headers = {"Authorization": f"Bearer {token}", "Content-Type": _JSON}
+            async with self._client().post(
+                self._send_url, data=body, headers=self._headers
+            ) as resp:
                 payload = await resp.read()
                 status, retry_after = resp.status, resp.headers.get("Retry-After")
         except Exception as exc:  # translated at the boundary; nothing SDK-shaped escapes

@@ -40,6 +40,12 @@ class GoogleTokenSource:
     def project_id(self) -> str | None:
         return getattr(self._credentials, "project_id", None)
 
+    def fresh_token(self) -> str | None:
+        """The cached token while it is valid (no await: this is on every send's path)."""
+        if self._token is not None and time.monotonic() < self._expires_at:
+            return self._token
+        return None
+
     async def token(self) -> str:
         if self._token is not None and time.monotonic() < self._expires_at:
             return self._token

@@ -91,8 +91,8 @@ def _retry_after(header: str | None) -> float | None:
 def classify_response(status: int, payload: bytes, retry_after: str | None) -> DeliveryResult:
     if 200 <= status < 300:
         try:
-            return DeliveryResult.sent(str(json.loads(payload)["name"]))
-        except (ValueError, TypeError, KeyError):
+            return DeliveryResult.sent(str(json.loads(payload.decode())["name"]))
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
             return DeliveryResult.sent(None)
     fcm_code, canonical, message, violations = _parse_error(payload)
     if fcm_code in FCM_ERROR_CODES:
