@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from notify.db import Base, UTCDateTime, utcnow
 from notify.models import BigId
+from segments import indexes as segment_indexes  # noqa: F401 - registers them on the metadata
 
 
 class StaffTestEndpoint(Base):
