@@ -115,7 +115,7 @@ async def _adapter(url: str, batches: list[list[str]], concurrency: int) -> dict
 
 
 async def measure(
-    n_requests: int = 2000, *, concurrency: int = 16, rounds: int = 4, url: str | None = None
+    n_requests: int = 2000, *, concurrency: int = 16, rounds: int = 10, url: str | None = None
 ) -> dict[str, Any]:
     """Messages (= recipients) per second and client CPU per message, adapter vs bare.
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench channels_line")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.requests, concurrency=args.concurrency, rounds=args.rounds))
