@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +141,7 @@ async def run_batch(
     purpose: str,
     switch_id: int | None = None,
     deadline_s: float = 240.0,
+    keepalive: Callable[[], Awaitable[None]] | None = None,
 ) -> str:
     """Send (or resume, or just keep polling) the batch named by `resume_key` until LINE says
     it succeeded; returns the final phase, or "ongoing" when the deadline passed first (call
@@ -148,6 +149,8 @@ async def run_batch(
     stop_at = time.monotonic() + deadline_s
     resumes = 0
     while True:
+        if keepalive is not None:
+            await keepalive()
         latest = await _latest(rt, resume_key)
         if latest is None or latest.phase in ("sending", "refused", "failed"):
             if latest is not None and latest.phase == "failed":
@@ -189,11 +192,18 @@ async def poll(rt: ModeRuntime, row: LineBatchRequest) -> str:
     return status.phase
 
 
-async def settle_others(rt: ModeRuntime, resume_key: str, deadline_s: float) -> bool:
+async def settle_others(
+    rt: ModeRuntime,
+    resume_key: str,
+    deadline_s: float,
+    keepalive: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
     """Wait until no other batch of ours is in flight (LINE applies batches in order of
     arrival, and a switch back must not overtake the switch it undoes). False = timed out."""
     stop_at = time.monotonic() + deadline_s
     while True:
+        if keepalive is not None:
+            await keepalive()
         async with rt.db.sessionmaker() as session:
             rows = list(
                 (

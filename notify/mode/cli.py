@@ -100,7 +100,7 @@ async def _status(settings: Settings) -> None:
 
 async def _ingest(settings: Settings, files: list[Path], as_json: bool) -> None:
     from notify.mode.jma_feed import ingest
-    from notify.mode.switch import run_switch
+    from notify.mode.runner import run_switch
 
     async with _runtime(settings) as rt:
         for path in files:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from notify.mode.runner import run_switch
 from notify.mode.runtime import ModeRuntime
-from notify.mode.switch import run_switch
 from notify.mode.sync import sync_menus
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from notify.mode import lease
 from notify.mode.batches import BatchWindowSpent, run_batch, settle_others
 from notify.mode.menus import MenuCatalog, Mode
 from notify.mode.runtime import ModeRuntime
@@ -83,7 +84,11 @@ async def run_batch_strategy(
 ) -> dict[str, Any]:
     """Returns the updated plan; raises Wait when the batch is still going or cannot be sent."""
     key = plan["resume_key"]
-    if not await settle_others(rt, key, BATCH_DEADLINE_S / 2):
+
+    async def keepalive() -> None:
+        await lease.renew(rt, switch_id)
+
+    if not await settle_others(rt, key, BATCH_DEADLINE_S / 2, keepalive):
         raise Wait("an earlier richmenu batch is still running")
     try:
         phase = await run_batch(
@@ -93,6 +98,7 @@ async def run_batch_strategy(
             purpose="switch",
             switch_id=switch_id,
             deadline_s=BATCH_DEADLINE_S,
+            keepalive=keepalive,
         )
     except BatchWindowSpent as exc:
         return {
