@@ -14,9 +14,9 @@ from notify.broadcasts.routes import routes
 from notify.broadcasts.schemas import (
     BroadcastIn,
     BroadcastList,
+    BroadcastListItem,
     BroadcastOut,
     BroadcastPatch,
-    BroadcastListItem,
     ContentPreviewIn,
     HistoryEntry,
     ListQuery,

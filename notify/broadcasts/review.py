@@ -103,7 +103,7 @@ def schedule(
             fields={"send_at": "at most one year ahead"},
         )
     previous = b.send_at
-    b.send_at = max(due, now)
+    b.send_at = max(due, now).astimezone(dt.UTC)
     bump(b, target)
     action = "reschedule" if was == target else "schedule"
     _record(

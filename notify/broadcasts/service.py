@@ -7,6 +7,7 @@ channels' limits and ask LINE to validate the LINE messages (`approval_checks`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,7 +83,7 @@ async def create_broadcast(
         segment=rule_to_json(rule),
         channels=list(data.channels),
         channel_policy=data.channel_policy,
-        send_at=data.send_at,
+        send_at=data.send_at.astimezone(dt.UTC) if data.send_at else None,
         version=1,
         created_by=actor.staff_id,
     )
@@ -120,6 +121,8 @@ async def update_broadcast(
     for name in FIELDS:
         value = getattr(patch, name)
         if name in given and (value is not None or name in NULLABLE):
+            if isinstance(value, dt.datetime):
+                value = value.astimezone(dt.UTC)
             setattr(broadcast, name, value)
     broadcast.content = content.model_dump(mode="json", exclude_none=True)
     broadcast.segment = rule_to_json(rule)
