@@ -46,6 +46,23 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "admin": ("管理者", "Admin"),
 }
 
+MODE_LABELS: dict[str, tuple[str, str]] = {
+    "normal": ("平常", "normal"),
+    "disaster": ("災害", "disaster"),
+}
+
+SWITCH_LABELS: dict[str, tuple[str, str]] = {
+    "pending": ("開始待ち", "pending"),
+    "running": ("実行中", "running"),
+    "waiting": ("LINEの上限待ち", "waiting for LINE's limit"),
+    "done": ("完了", "done"),
+    "failed": ("失敗（再実行できます）", "failed (can be resumed)"),
+    "superseded": ("次の切り替えで中止", "superseded"),
+    "succeeded": ("成功", "succeeded"),
+    "batch": ("一括処理", "batch"),
+    "bulk": ("個別一括", "bulk"),
+}
+
 CHANNEL_LABELS: dict[str, tuple[str, str]] = {
     "line": ("LINE", "LINE"),
     "fcm": ("アプリ通知", "App push"),

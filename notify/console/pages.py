@@ -24,9 +24,10 @@ from notify.console.i18n import LANG_COOKIE, Lang, parse_lang
 from notify.console.render import render
 from notify.console.sessions import ConsoleSession, load_session
 from notify.errors import Forbidden, HubError
+from notify.mode.state import current_mode
 from notify.models import Role, StaffUser
 from notify.web.auth import Principal
-from notify.web.keys import CITY
+from notify.web.keys import CITY, DB
 
 NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/console", "ホーム", "Home", ()),
@@ -66,6 +67,7 @@ class Viewer:
     lang: Lang
     principal: Principal
     form: MultiDictProxy[str | bytes | Any] | None = None
+    city_mode: str = "normal"
     _extra: dict[str, Any] = field(default_factory=dict)
 
     def has_role(self, *roles: str) -> bool:
@@ -98,6 +100,12 @@ class Viewer:
             "path": request.path,
             "path_qs": request.path_qs,
             "notice": None if notice is None else (notice[1] if self.lang == "en" else notice[0]),
+            "mode_banner": self.t(
+                "災害モード中です。LINEのメニューとアプリは災害用に切り替わっています。",
+                "DISASTER MODE is in force: LINE menus and the app show disaster content.",
+            )
+            if self.city_mode == "disaster"
+            else None,
             "error": None,
             "field_errors": {},
             **extra,
@@ -122,6 +130,7 @@ def console_page(*roles: str) -> Callable[[PageHandler], Callable[[web.Request],
                 target = request.path_qs if request.method in SAFE_METHODS else "/console"
                 return see_other(f"/console/login?next={quote(target)}")
             viewer = Viewer(staff, state, lang, principal_for(staff))
+            viewer.city_mode = await current_mode(request.app[DB])
             try:
                 if not viewer.principal.has_any_role(roles):
                     raise Forbidden(

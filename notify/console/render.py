@@ -10,7 +10,16 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from notify.console.i18n import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Lang, label, pick
+from notify.console.i18n import (
+    CHANNEL_LABELS,
+    MODE_LABELS,
+    ROLE_LABELS,
+    STATUS_LABELS,
+    SWITCH_LABELS,
+    Lang,
+    label,
+    pick,
+)
 from notify.settings import REPO_ROOT
 from notify.web.keys import CITY
 
@@ -74,6 +83,8 @@ def render(
         "status_label": lambda s: label(STATUS_LABELS, s, lang),
         "role_label": lambda r: label(ROLE_LABELS, r, lang),
         "channel_label": lambda c: label(CHANNEL_LABELS, c, lang),
+        "mode_label": lambda m: label(MODE_LABELS, m, lang),
+        "switch_label": lambda s: label(SWITCH_LABELS, s or "", lang) if s else "—",
         "names": lambda item: getattr(item, lang, None) or getattr(item, "ja", str(item)),
         "svg": Markup,  # charts are built by notify.console.charts with escaped text only
     }
