@@ -8,7 +8,6 @@ message, which made it the bottleneck on a 2-core machine (see `bench/channels_f
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from firebase_admin import messaging
 from channels.base import ChannelName, DeliveryResult, PushMessage, Recipient, SendContext
 from channels.fcm_auth import GoogleTokenSource
 from channels.fcm_errors import classify_response, raise_for_single_send, translate_exception
+from channels.fcm_pool import SendPool
 from notify.errors import ConfigError, InvalidInput
 
 # Android notification channels the city app creates (ids are part of the app contract).
@@ -89,6 +89,10 @@ def build_topic_data_json(topic: str, data: Mapping[str, str]) -> dict[str, Any]
     return encoded
 
 
+def _is_quota_exceeded(result: DeliveryResult) -> bool:
+    return result.error_code == "QUOTA_EXCEEDED"
+
+
 class _RequestBodies:
     """Serialises the shared part once; each device only adds its token."""
 
@@ -126,6 +130,7 @@ class FcmChannel:
         self._session: aiohttp.ClientSession | None = None
         self._headers_token = ""
         self._headers: dict[str, str] = {}
+        self._pool: SendPool[Recipient] = SendPool(concurrency)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -142,23 +147,12 @@ class FcmChannel:
             message = dataclasses.replace(message, emergency=True)
         bodies = _RequestBodies(build_message_json(message))
         await self._ready()
-        results: list[DeliveryResult | None] = [None] * len(recipients)
-        backoff: list[DeliveryResult] = []  # set once FCM says the project quota is spent
-        next_index = iter(range(len(recipients)))
 
-        async def worker() -> None:
-            for index in next_index:
-                if backoff:
-                    results[index] = backoff[0]
-                    continue
-                result = await self._post(bodies.for_token(recipients[index].address))
-                results[index] = result
-                if result.error_code == "QUOTA_EXCEEDED" and not backoff:
-                    backoff.append(result)
+        async def send(recipient: Recipient) -> DeliveryResult:
+            return await self._post(bodies.for_token(recipient.address))
 
-        workers = min(self._concurrency, len(recipients))
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        return [r for r in results if r is not None]
+        # After a QUOTA_EXCEEDED the rest of the batch is not sent: it gets the same answer.
+        return await self._pool.run(recipients, send, _is_quota_exceeded)
 
     async def _ready(self) -> None:
         """Fetch the token before a send: failing credentials are a whole-call error."""
@@ -198,6 +192,7 @@ class FcmChannel:
         return raise_for_single_send(result)
 
     async def close(self) -> None:
+        await self._pool.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
