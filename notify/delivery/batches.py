@@ -13,6 +13,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from notify.db import utcnow
 from notify.delivery.engine import CANCELLED, SENDING, maybe_finish, plan_rows
 from notify.delivery.fallback import insert_fallbacks
 from notify.delivery.queue import enqueue_batches
-from notify.delivery.record import BatchRow, record_results
+from notify.delivery.record import BatchRow, mark_skipped, record_results
 from notify.delivery.retry import retry_delay
 from notify.delivery.runtime import DeliveryRuntime
 from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
@@ -59,15 +60,42 @@ def _claimable(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-async def claim(rt: DeliveryRuntime, batch: DeliveryBatch) -> str | None:
-    """Take the batch for one attempt; the lease token, or None when another run has it."""
+@dataclass(slots=True)
+class Attempt:
+    """A claimed batch: detached copies of the batch and broadcast rows, the lease token and
+    the rows still to send."""
+
+    batch: DeliveryBatch
+    broadcast: Broadcast
+    token: str
+    rows: list[BatchRow]
+
+
+async def open_attempt(rt: DeliveryRuntime, batch_id: int) -> Attempt | str | float:
+    """One transaction: read the batch and its broadcast, decide, claim, load the rows.
+
+    Returns the attempt, a reason to stop ('done', 'paused', 'cancelled', 'missing'), or the
+    seconds to wait before trying again."""
     now = utcnow()
     token = secrets.token_hex(16)
     async with rt.db.transaction() as session:
+        batch = await session.get(DeliveryBatch, batch_id)
+        if batch is None:
+            return "missing"
+        broadcast = await session.get(Broadcast, batch.broadcast_id)
+        if broadcast is None:
+            return "missing"
+        session.expunge_all()  # plain values from here on: nothing is flushed back
+        verdict = ready_to_claim(batch, broadcast.status, now)
+        if verdict == "cancel":
+            await _cancel(session, batch_id, now)
+            return "cancelled"
+        if verdict != "go":
+            return verdict
         claimed = (
             await session.execute(
                 update(DeliveryBatch)
-                .where(DeliveryBatch.id == batch.id, _claimable(now))
+                .where(DeliveryBatch.id == batch_id, _claimable(now))
                 .values(
                     status=BatchStatus.SENDING,
                     lease_token=token,
@@ -77,10 +105,13 @@ async def claim(rt: DeliveryRuntime, batch: DeliveryBatch) -> str | None:
                 )
             )
         ).rowcount  # type: ignore[attr-defined]
-    if not claimed:
-        return None
-    batch.attempts += 1
-    return token
+        if not claimed:
+            return 1.0  # another run took it a moment ago
+        batch.attempts += 1
+        rows, inactive = await _load_rows(session, batch_id)
+        if inactive:
+            await mark_skipped(session, inactive, now, "endpoint_inactive")
+    return Attempt(batch, broadcast, token, rows)
 
 
 async def keep_lease(rt: DeliveryRuntime, batch_id: int, token: str) -> None:
@@ -113,7 +144,7 @@ async def unclaim(rt: DeliveryRuntime, batch_id: int, token: str) -> None:
         )
 
 
-async def load_rows(rt: DeliveryRuntime, batch_id: int) -> tuple[list[BatchRow], list[int]]:
+async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRow], list[int]]:
     """The batch's rows still to send, and those whose endpoint is no longer usable."""
     query = (
         select(
@@ -135,13 +166,12 @@ async def load_rows(rt: DeliveryRuntime, batch_id: int) -> tuple[list[BatchRow],
     )
     rows: list[BatchRow] = []
     inactive: list[int] = []
-    async with rt.db.transaction() as session:
-        for r in await session.execute(query):
-            usable = r.address is not None and r.status == EndpointStatus.ACTIVE
-            if not usable or r.consent != Consent.GRANTED:
-                inactive.append(r.id)
-                continue
-            rows.append(BatchRow(*r[:9]))
+    for r in await session.execute(query):
+        usable = r.address is not None and r.status == EndpointStatus.ACTIVE
+        if not usable or r.consent != Consent.GRANTED:
+            inactive.append(r.id)
+            continue
+        rows.append(BatchRow(*r[:9]))
     return rows, inactive
 
 
@@ -209,7 +239,7 @@ async def record_attempt(
 ) -> float | None:
     """Record one attempt; returns the seconds until the next try, or None when done."""
     now = utcnow()
-    new_batches: list[int] = []
+    new_batches: list[tuple[int, str]] = []
     delay: float | None = None
     async with rt.db.transaction() as session:
         recorded = await record_results(
@@ -237,22 +267,21 @@ async def record_attempt(
     if new_batches:
         await enqueue_batches(rt.redis, new_batches)
     if delay is None:
+        # After the commit, never inside it: of two batches ending together, the one that
+        # checks last sees the other's commit (inside, each would see the other still busy).
         await maybe_finish(rt, broadcast.id)
     return delay
 
 
-async def cancel_batch(rt: DeliveryRuntime, batch_id: int, now: dt.datetime) -> None:
+async def _cancel(session: AsyncSession, batch_id: int, now: dt.datetime) -> None:
     """The broadcast was cancelled: whatever this batch has not sent is cancelled."""
-    async with rt.db.transaction() as session:
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.batch_id == batch_id, Delivery.status == DeliveryStatus.QUEUED)
-            .values(status=DeliveryStatus.CANCELLED, updated_at=now)
-        )
-        await session.execute(
-            update(DeliveryBatch)
-            .where(DeliveryBatch.id == batch_id, _claimable(now))
-            .values(
-                status=BatchStatus.CANCELLED, lease_token=None, lease_until=None, updated_at=now
-            )
-        )
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.batch_id == batch_id, Delivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.CANCELLED, updated_at=now)
+    )
+    await session.execute(
+        update(DeliveryBatch)
+        .where(DeliveryBatch.id == batch_id, _claimable(now))
+        .values(status=BatchStatus.CANCELLED, lease_token=None, lease_until=None, updated_at=now)
+    )

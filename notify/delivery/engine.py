@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import audit
 from notify.db import utcnow
@@ -149,8 +150,8 @@ async def plan_broadcast(
         planner = await planner_for(rt, broadcast_id, now or utcnow())
         key = f"delivery:plan-lock:{broadcast_id}"
 
-        async def enqueue(batch_ids: list[int]) -> None:
-            await enqueue_batches(rt.redis, batch_ids)
+        async def enqueue(batches: list[tuple[int, str]]) -> None:
+            await enqueue_batches(rt.redis, batches)
             await rt.redis.pexpire(key, PLAN_LOCK_MS)
 
         stats = await plan_pending(rt.db, planner, enqueue)
@@ -166,8 +167,8 @@ async def plan_broadcast(
 
 
 async def plan_rows(
-    rt: DeliveryRuntime, session: Any, broadcast_id: int, ids: list[int]
-) -> list[int]:
+    rt: DeliveryRuntime, session: AsyncSession, broadcast_id: int, ids: list[int]
+) -> list[tuple[int, str]]:
     """Plan a few known pending rows (fallbacks) inside the caller's transaction."""
     planner = await planner_for(rt, broadcast_id, utcnow())
     for row in await session.execute(pending_rows_query(broadcast_id).where(Delivery.id.in_(ids))):
@@ -195,30 +196,30 @@ async def release_held(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime)
     return int(released)
 
 
+async def is_busy(session: AsyncSession, broadcast_id: int) -> bool:
+    """True while a batch of the broadcast is active or a row waits to be planned / held."""
+    batches = select(
+        exists().where(
+            DeliveryBatch.broadcast_id == broadcast_id,
+            DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
+        )
+    )
+    if (await session.execute(batches)).scalar_one():
+        return True
+    rows = select(
+        exists().where(
+            Delivery.broadcast_id == broadcast_id,
+            Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
+        )
+    )
+    return bool((await session.execute(rows)).scalar_one())
+
+
 async def maybe_finish(rt: DeliveryRuntime, broadcast_id: int) -> str | None:
     """Mark the broadcast completed (or failed: nothing sent, something failed) once no
     batch is active and no row waits; returns the new status or None."""
     async with rt.db.transaction() as session:
-        busy = (
-            await session.execute(
-                select(
-                    exists().where(
-                        DeliveryBatch.broadcast_id == broadcast_id,
-                        DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
-                    )
-                )
-            )
-        ).scalar_one() or (
-            await session.execute(
-                select(
-                    exists().where(
-                        Delivery.broadcast_id == broadcast_id,
-                        Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
-                    )
-                )
-            )
-        ).scalar_one()
-        if busy:
+        if await is_busy(session, broadcast_id):
             return None
         counts = dict(
             (

@@ -51,8 +51,8 @@ async def begin_job(ctx: dict[str, Any], broadcast_id: int) -> None:
     await begin_delivery(ctx, broadcast_id)
 
 
-async def send_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
-    return await send_batch(runtime(ctx), batch_id)
+async def send_batch_job(ctx: dict[str, Any], batch_id: int, channel: str | None = None) -> str:
+    return await send_batch(runtime(ctx), batch_id, channel)
 
 
 async def plan_job(ctx: dict[str, Any], broadcast_id: int) -> int:
@@ -67,7 +67,9 @@ FUNCTIONS: list[Any] = [
     func(begin_job, name=BEGIN, keep_result=0, max_tries=100, timeout=900),
     # max_tries is high on purpose: the database counts real attempts (settings.max_attempts);
     # arq's tries also count lease waits and re-runs after a killed worker.
-    func(send_batch_job, name=SEND_BATCH, keep_result=0, max_tries=10_000, timeout=SEND_TIMEOUT_S),
+    func(
+        send_batch_job, name=SEND_BATCH, keep_result=0, max_tries=1_000_000, timeout=SEND_TIMEOUT_S
+    ),
     func(plan_job, name=PLAN, keep_result=0, max_tries=100, timeout=900),
 ]
 CRON_JOBS: list[Any] = [

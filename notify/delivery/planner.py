@@ -97,8 +97,8 @@ class Planner:
                 self.ready.append((key, group))
         self.groups = {}
 
-    async def write(self, session: AsyncSession) -> list[int]:
-        """Write the held rows and the ready batches; returns the new batch ids."""
+    async def write(self, session: AsyncSession) -> list[tuple[int, str]]:
+        """Write the held rows and the ready batches; returns the new (batch id, channel)s."""
         for until, ids in self.held.items():
             result = await session.execute(
                 update(Delivery)
@@ -107,13 +107,13 @@ class Planner:
             )
             self.stats.held += result.rowcount  # type: ignore[attr-defined]
         self.held = {}
-        new_ids: list[int] = []
+        new_ids: list[tuple[int, str]] = []
         for (channel, language, ward_code), ids in self.ready:
             batch_id = await self._create_batch(session, channel, language, ward_code, ids)
             if batch_id is not None:
-                new_ids.append(batch_id)
+                new_ids.append((batch_id, channel))
         self.ready = []
-        self.stats.batches.extend(new_ids)
+        self.stats.batches.extend(b for b, _ in new_ids)
         return new_ids
 
     async def _create_batch(
@@ -208,7 +208,7 @@ def pending_rows_query(
     )
 
 
-BatchesReady = Callable[[list[int]], Awaitable[None]]
+BatchesReady = Callable[[list[tuple[int, str]]], Awaitable[None]]
 
 
 async def plan_pending(db: Database, planner: Planner, on_batches: BatchesReady) -> PlanStats:
@@ -222,7 +222,7 @@ async def plan_pending(db: Database, planner: Planner, on_batches: BatchesReady)
         async for page in result.partitions(PAGE_ROWS):
             for row in page:
                 planner.add(*row)
-            new_ids: list[int] = []
+            new_ids: list[tuple[int, str]] = []
             if planner.ready or planner.held:
                 async with db.transaction() as session:
                     new_ids = await planner.write(session)

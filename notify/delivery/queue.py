@@ -39,13 +39,22 @@ def plan_job_id(broadcast_id: int) -> str:
 
 
 async def enqueue_batches(
-    redis: ArqRedis, batch_ids: Iterable[int], *, defer_until: dt.datetime | None = None
+    redis: ArqRedis,
+    batches: Iterable[tuple[int, str]],
+    *,
+    defer_until: dt.datetime | None = None,
 ) -> int:
-    """Enqueue send jobs; returns how many were new (the rest already existed)."""
+    """Enqueue send jobs for (batch id, channel)s; returns how many were new (the rest
+    existed). The channel rides along so a busy worker can turn a job away before it
+    touches the database."""
     new = 0
-    for batch_id in batch_ids:
+    for batch_id, channel in batches:
         job = await redis.enqueue_job(
-            SEND_BATCH, batch_id, _job_id=batch_job_id(batch_id), _defer_until=defer_until
+            SEND_BATCH,
+            batch_id,
+            channel,
+            _job_id=batch_job_id(batch_id),
+            _defer_until=defer_until,
         )
         new += job is not None
     return new

@@ -124,6 +124,7 @@ async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.dateti
             await session.execute(
                 select(
                     DeliveryBatch.id,
+                    DeliveryBatch.channel,
                     DeliveryBatch.status,
                     DeliveryBatch.attempts,
                     DeliveryBatch.next_attempt_at,
@@ -151,7 +152,9 @@ async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.dateti
         else:
             continue
         defer = batch.next_attempt_at if batch.status == BatchStatus.RETRY else None
-        job = await rt.redis.enqueue_job(SEND_BATCH, batch.id, _job_id=job_id, _defer_until=defer)
+        job = await rt.redis.enqueue_job(
+            SEND_BATCH, batch.id, batch.channel, _job_id=job_id, _defer_until=defer
+        )
         queued += job is not None
     if queued:
         log.info("broadcast %s: %s batch jobs re-queued", broadcast_id, queued)

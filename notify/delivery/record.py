@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import ARRAY, BigInteger, String, Table, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName, DeliveryResult, Outcome
+from notify.db import UTCDateTime
 from notify.delivery.retry import is_final
 from notify.delivery.tables import Delivery, DeliveryStatus
 from notify.models import Endpoint, EndpointStatus
@@ -142,7 +143,13 @@ async def _mark_sent(
             )
             total += int(result.rowcount)  # type: ignore[attr-defined]
         return total
-    # FCM: one message name per recipient: one prepared statement, executed many times.
+    # FCM: one message name per recipient.
+    ids = [delivery_id for delivery_id, _ in sent]
+    names = [(provider_id or "")[:128] or None for _, provider_id in sent]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the whole batch: the pairs travel as two arrays.
+        result = await session.execute(_SENT_FROM_ARRAYS, {"ids": ids, "names": names, "now": now})
+        return int(result.rowcount)  # type: ignore[attr-defined]
     statement = (
         _deliveries.update()
         .where(
@@ -152,13 +159,24 @@ async def _mark_sent(
         .values(provider_id=bindparam("b_provider_id"), **values)
     )
     await session.execute(
-        statement,
-        [
-            {"b_id": delivery_id, "b_provider_id": (provider_id or "")[:128] or None}
-            for delivery_id, provider_id in sent
-        ],
+        statement, [{"b_id": i, "b_provider_id": n} for i, n in zip(ids, names, strict=True)]
     )
     return len(sent)  # executemany reports no reliable rowcount on every driver
+
+
+_SENT_FROM_ARRAYS = text(
+    """
+    UPDATE deliveries AS d
+       SET status = 'sent', provider_id = v.name, error_code = NULL,
+           attempts = d.attempts + 1, sent_at = :now, updated_at = :now
+      FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
+     WHERE d.id = v.id AND d.status = 'queued'
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("names", type_=ARRAY(String)),
+    bindparam("now", type_=UTCDateTime),
+)
 
 
 async def mark_skipped(session: AsyncSession, ids: list[int], now: dt.datetime, code: str) -> int:

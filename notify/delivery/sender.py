@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq import Retry
+from sqlalchemy import select
 
 from channels.base import ChannelName, DeliveryResult, Recipient, SendContext
 from notify.db import utcnow
 from notify.delivery import batches as batch_state
 from notify.delivery.ratelimit import TooLong
-from notify.delivery.record import BatchRow, mark_skipped
+from notify.delivery.record import BatchRow
 from notify.delivery.render_cache import RenderFailed
 from notify.delivery.runtime import DeliveryRuntime
 from notify.delivery.tables import DeliveryBatch
@@ -49,6 +50,9 @@ from notify.models import Broadcast
 log = logging.getLogger(__name__)
 
 SLOT_WAIT_S = 20.0
+# Jobs of a busy channel that may wait for its slot in one process; more are turned away
+# (re-queued) so they do not hold the worker's job slots that other channels need.
+MAX_WAITERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,46 +61,46 @@ class Outcomes:
     rate_limited_s: float | None = None
 
 
-async def send_batch(rt: DeliveryRuntime, batch_id: int) -> str:
+def _soon() -> float:
+    return 0.2 + secrets.randbelow(400) / 1000
+
+
+async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = None) -> str:
     """Run one attempt of a batch; returns what happened (for the job log)."""
-    async with rt.db.transaction() as session:
-        batch = await session.get(DeliveryBatch, batch_id)
-        broadcast = await session.get(Broadcast, batch.broadcast_id) if batch else None
-    if batch is None or broadcast is None:
-        return "missing"
-    now = utcnow()
-    verdict = batch_state.ready_to_claim(batch, broadcast.status, now)
-    if verdict == "cancel":
-        await batch_state.cancel_batch(rt, batch_id, now)
-        return "cancelled"
-    if isinstance(verdict, float):
-        raise Retry(defer=verdict)
-    if verdict != "go":
-        return verdict
-    slot = rt.slot(batch.channel)
+    if channel is None:  # a job enqueued without its channel: look it up
+        async with rt.db.transaction() as session:
+            channel = await session.scalar(
+                select(DeliveryBatch.channel).where(DeliveryBatch.id == batch_id)
+            )
+        if channel is None:
+            return "missing"
+    slot = rt.slot(channel)
+    if slot.locked() and rt.waiting.get(channel, 0) >= MAX_WAITERS:
+        raise Retry(defer=_soon())
+    rt.waiting[channel] = rt.waiting.get(channel, 0) + 1
     try:
         await asyncio.wait_for(slot.acquire(), SLOT_WAIT_S)
     except TimeoutError:
-        raise Retry(defer=1.0 + secrets.randbelow(2000) / 1000) from None
+        raise Retry(defer=_soon()) from None
+    finally:
+        rt.waiting[channel] -= 1
     try:
-        return await _attempt(rt, batch, broadcast)
+        opened = await batch_state.open_attempt(rt, batch_id)
+        if isinstance(opened, float):
+            raise Retry(defer=opened)
+        if isinstance(opened, str):
+            return opened
+        return await _attempt(rt, opened)
     finally:
         slot.release()
 
 
-async def _attempt(rt: DeliveryRuntime, batch: DeliveryBatch, broadcast: Broadcast) -> str:
-    lease = await batch_state.claim(rt, batch)
-    if lease is None:
-        raise Retry(defer=1.0)
+async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> str:
+    batch, broadcast, lease, rows = attempt.batch, attempt.broadcast, attempt.token, attempt.rows
     heartbeat = asyncio.create_task(batch_state.keep_lease(rt, batch.id, lease))
     try:
-        rows, inactive = await batch_state.load_rows(rt, batch.id)
-        now = utcnow()
-        if inactive:
-            async with rt.db.transaction() as session:
-                await mark_skipped(session, inactive, now, "endpoint_inactive")
         if not rows:
-            await batch_state.finish_empty(rt, batch.id, lease, broadcast.id, now)
+            await batch_state.finish_empty(rt, batch.id, lease, broadcast.id, utcnow())
             return "empty"
         try:
             message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)

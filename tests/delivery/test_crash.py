@@ -34,14 +34,9 @@ MULTICAST = "/v2/bot/message/multicast"
 async def send_and_die(ctx: dict[str, Any], batch_id: int) -> None:
     """What a worker killed right after the provider call does: claim, send, record nothing."""
     rt = runtime(ctx)
-    async with rt.db.transaction() as session:
-        batch = await session.get(DeliveryBatch, batch_id)
-        assert batch is not None
-        broadcast = await session.get(Broadcast, batch.broadcast_id)
-        assert broadcast is not None
-    token = await batches.claim(rt, batch)
-    assert token is not None
-    rows, _ = await batches.load_rows(rt, batch_id)
+    attempt = await batches.open_attempt(rt, batch_id)
+    assert isinstance(attempt, batches.Attempt)
+    batch, broadcast, rows = attempt.batch, attempt.broadcast, attempt.rows
     message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)
     context = SendContext(broadcast.id, idempotency_key=batch.retry_key)
     results = await rt.channels[batch.channel].send_batch(

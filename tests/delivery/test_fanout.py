@@ -8,7 +8,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import select
 
 from notify.db import Database
-from notify.delivery.tables import DeliveryBatch, DeliveryRun
+from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, statuses
@@ -61,6 +61,15 @@ async def test_each_endpoint_gets_exactly_one_message(
     async with db.transaction() as session:
         batches = (await session.execute(select(DeliveryBatch))).scalars().all()
         run = await session.get(DeliveryRun, broadcast_id)
+        provider_ids = dict(
+            (await session.execute(select(Delivery.channel, Delivery.provider_id))).all()
+        )
+        fcm_names = (
+            await session.execute(select(Delivery.provider_id).where(Delivery.channel == "fcm"))
+        ).scalars()
+    # FCM: each recipient's own message name; LINE: the multicast's request id.
+    assert len(set(fcm_names)) == 138
+    assert provider_ids["fcm"].startswith("projects/") and provider_ids["line"]
     assert run is not None and run.recipients == 628 + 138 + 58 and run.finished_at
     assert all(b.status == "done" and b.attempts == 1 for b in batches)
     by_channel = Counter(b.channel for b in batches)
