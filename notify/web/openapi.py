@@ -51,11 +51,19 @@ def build_openapi(tables: Sequence[ApiRoutes], *, title: str, version: str) -> d
     }
 
 
+def _add_components(components: dict[str, Any], defs: dict[str, Any]) -> None:
+    """Add schemas; two different models with one name would silently overwrite each other."""
+    for name, schema in defs.items():
+        if name in components and components[name] != schema:
+            raise ValueError(f"two different API models are both named {name!r}: rename one")
+        components[name] = schema
+
+
 def _schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
     from pydantic import TypeAdapter
 
     schema = TypeAdapter(tp).json_schema(ref_template=REF, mode="serialization")
-    components.update(schema.pop("$defs", {}))
+    _add_components(components, schema.pop("$defs", {}))
     return schema
 
 
@@ -78,7 +86,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
     ]
     if endpoint.query is not None:
         qschema = endpoint.query.model_json_schema(ref_template=REF)
-        components.update(qschema.pop("$defs", {}))
+        _add_components(components, qschema.pop("$defs", {}))
         required = set(qschema.get("required", []))
         for name, prop in qschema.get("properties", {}).items():
             params.append(
@@ -88,8 +96,8 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         op["parameters"] = params
     if endpoint.body is not None:
         schema = endpoint.body.model_json_schema(ref_template=REF, mode="validation")
-        components.update(schema.pop("$defs", {}))
-        components[endpoint.body.__name__] = schema
+        _add_components(components, schema.pop("$defs", {}))
+        _add_components(components, {endpoint.body.__name__: schema})
         op["requestBody"] = {
             "required": True,
             "content": {
