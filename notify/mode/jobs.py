@@ -9,15 +9,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from notify.errors import ConfigError
 from notify.mode.runner import run_switch
 from notify.mode.runtime import ModeRuntime
+from notify.mode.state import current_mode
 from notify.mode.sync import sync_menus
+
+log = logging.getLogger(__name__)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    ctx["mode"] = ModeRuntime.build(ctx["settings"], ctx["city"], ctx["db"], ctx.get("redis"))
+    rt = ModeRuntime.build(ctx["settings"], ctx["city"], ctx["db"], ctx.get("redis"))
+    ctx["mode"] = rt
+    # The first switch after a deploy must be as quick as any: read the menus, build the SDK
+    # clients (no network) and open a database connection now, not when disaster strikes.
+    try:
+        rt.catalog()
+    except ConfigError as exc:  # the worker still serves every other area
+        log.error("rich menus unusable: %s", exc.message)
+    if rt.line is not None:
+        await rt.line.messaging()
+    await current_mode(rt.db)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
