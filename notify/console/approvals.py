@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from notify.broadcasts.lifecycle import REVIEWERS
-from notify.console.broadcast_views import audience_text, list_broadcasts
+from notify.console.broadcast_views import audience_text, list_broadcasts, sample_ward
 from notify.console.pages import Viewer, console_page
 from notify.console.permissions import allowed_actions, review_refusal
 from notify.console.previews import build_previews
@@ -36,6 +36,7 @@ async def approval_queue(request: web.Request, viewer: Viewer) -> web.StreamResp
                     title=b.title,
                     priority=b.priority,
                     send_at=b.send_at,
+                    ward_code=sample_ward(b.segment, city),
                     broadcast_id=b.id,
                 ),
             }

@@ -10,7 +10,12 @@ from notify.broadcasts.lifecycle import COMPOSERS, READERS, REVIEWERS
 from notify.compose.context import message_context
 from notify.compose.render import render_message
 from notify.console import actions
-from notify.console.broadcast_views import delivery_progress, list_broadcasts, load_broadcast
+from notify.console.broadcast_views import (
+    delivery_progress,
+    list_broadcasts,
+    load_broadcast,
+    sample_ward,
+)
 from notify.console.compose_form import ComposeForm, form_from_broadcast
 from notify.console.compose_page import compose_view, posted_form
 from notify.console.i18n import STATUS_LABELS
@@ -211,7 +216,7 @@ async def email_html(request: web.Request, viewer: Viewer) -> web.StreamResponse
     context = message_context(
         city,
         language=language,
-        ward_code=city.wards[0].code,
+        ward_code=sample_ward(b.segment, city) or city.wards[0].code,
         broadcast_id=b.id,
         title=b.title,
         priority=b.priority,

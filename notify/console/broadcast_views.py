@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.city import CityConfig
+from notify.console.segment_form import form_from_rule
 from notify.db import Database
 from notify.delivery import control
 from notify.errors import NotFound
@@ -47,6 +48,15 @@ def audience_text(segment: dict[str, Any] | None, city: CityConfig) -> str:
         return describe(parse_rule(segment or {}, city), city)
     except Exception:  # an old or foreign rule must not break the page; show it raw
         return str(segment)
+
+
+def sample_ward(segment: dict[str, Any] | None, city: CityConfig) -> str | None:
+    """A ward the previews are drawn for: the segment's first ward, if it names any."""
+    try:
+        wards = form_from_rule(segment, city).wards
+    except Exception:  # a rule the builder cannot show: the city's first ward will do
+        return None
+    return wards[0] if wards else None
 
 
 async def list_broadcasts(

@@ -31,20 +31,19 @@ def _fmt(value: float) -> str:
 
 
 def bar_chart(
-    rows: Sequence[tuple[str, float | None]],
+    rows: Sequence[tuple[str, float | None, str]],
     *,
     title: str,
     description: str,
-    unit: str = "%",
     scale_max: float | None = 100.0,
-    missing: str = "—",
 ) -> Markup:
-    """Horizontal bars, one per row; a None value (e.g. LINE's "<20") is drawn as no bar."""
+    """Horizontal bars: (label, value, text shown beside the bar). A None value (LINE's "<20",
+    not measured yet) gets no bar, only its text — never a bar of 0."""
     uid = f"chart{next(_ids)}"
     label_w, bar_w, row_h, top = 200, 380, 30, 8
     width = label_w + bar_w + 90
     height = top + row_h * max(len(rows), 1) + 8
-    top_value = scale_max or _nice_max(max((v or 0) for _, v in rows) if rows else 1)
+    top_value = scale_max or _nice_max(max((v or 0) for _, v, _ in rows) if rows else 1)
     parts = [
         f'<svg class="chart" role="img" aria-labelledby="{uid}-t {uid}-d" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
@@ -52,20 +51,18 @@ def bar_chart(
         f'<desc id="{uid}-d">{escape(description)}</desc>',
         f'<line class="axis" x1="{label_w}" y1="{top - 4}" x2="{label_w}" y2="{height - 4}"/>',
     ]
-    for i, (name, value) in enumerate(rows):
+    for i, (name, value, text) in enumerate(rows):
         y = top + i * row_h
         shown = name if len(name) <= 16 else name[:15] + "…"
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 19}" text-anchor="end">{escape(shown)}</text>'
         )
         if value is None:
-            parts.append(f'<text x="{label_w + 6}" y="{y + 19}">{escape(missing)}</text>')
+            parts.append(f'<text x="{label_w + 6}" y="{y + 19}">{escape(text or "—")}</text>')
             continue
         w = 0 if top_value <= 0 else round(bar_w * min(value, top_value) / top_value, 1)
         parts.append(f'<rect class="bar" x="{label_w}" y="{y + 5}" width="{w}" height="20"/>')
-        parts.append(
-            f'<text x="{label_w + w + 6}" y="{y + 19}">{escape(_fmt(value) + unit)}</text>'
-        )
+        parts.append(f'<text x="{label_w + w + 6}" y="{y + 19}">{escape(text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

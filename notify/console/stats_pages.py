@@ -32,8 +32,13 @@ READERS = (Role.ANALYST, Role.PR)
 MAX_WARD_BROADCASTS = 60  # ward breakdown over a range: one query set per broadcast
 
 
-def _rate(figures: Figures) -> float | None:
-    return None if figures.open_rate is None else float(figures.open_rate)
+def _bar(name: str, figures: Figures) -> tuple[str, float | None, str]:
+    """A chart row with the statistics' own text ("12.5%", "<20", "-")."""
+    rate = None if figures.open_rate is None else float(figures.open_rate)
+    text = figures.open_rate_display
+    if rate is None and figures.opens_display not in ("", "-"):
+        text = figures.opens_display  # e.g. "<20": say why there is no rate
+    return name, rate, text or "-"
 
 
 def by_key(rows: list[Figures]) -> list[tuple[str, Figures]]:
@@ -79,28 +84,24 @@ async def stats_overview(request: web.Request, viewer: Viewer) -> web.StreamResp
         if any(f.channel == ch for s in summaries for f in s.channels)
     ]
     by_ward = by_key(ward_figures)
-    withheld = viewer.t("非公開(<20)", "withheld (<20)")
     charts = {
         "broadcast": bar_chart(
-            [(s.title, _rate(s.total)) for s in summaries],
+            [_bar(s.title, s.total) for s in summaries],
             title=viewer.t("配信ごとの開封率", "Open rate by broadcast"),
             description=viewer.t(
                 "各配信の全チャネル合計の開封率。値は下の表にもあります。",
                 "Open rate of each broadcast over all channels; the table below has the values.",
             ),
-            missing=withheld,
         ),
         "channel": bar_chart(
-            [(label(CHANNEL_LABELS, f.channel, viewer.lang), _rate(f)) for f in by_channel],
+            [_bar(label(CHANNEL_LABELS, f.channel, viewer.lang), f) for f in by_channel],
             title=viewer.t("チャネル別の開封率", "Open rate by channel"),
             description=viewer.t("期間内の全配信の合計。", "All broadcasts in the period."),
-            missing=withheld,
         ),
         "ward": bar_chart(
-            [(ward_name(code), _rate(f)) for code, f in by_ward],
+            [_bar(ward_name(code), f) for code, f in by_ward],
             title=viewer.t("区別の開封率", "Open rate by ward"),
             description=viewer.t("期間内の全配信の合計。", "All broadcasts in the period."),
-            missing=withheld,
         ),
     }
     series: dict[str, list[tuple[dt.date, float]]] = defaultdict(list)
@@ -149,13 +150,11 @@ async def stats_detail(request: web.Request, viewer: Viewer) -> web.StreamRespon
         lang = next((x for x in city.languages if x.code == code), None)
         return code if lang is None else viewer.t(lang.ja, lang.en)
 
-    withheld = viewer.t("非公開(<20)", "withheld (<20)")
     wards = by_key(stats.by_ward)
     ward_chart = bar_chart(
-        [(ward_name(code), _rate(f)) for code, f in wards],
+        [_bar(ward_name(code), f) for code, f in wards],
         title=viewer.t("区別の開封率", "Open rate by ward"),
         description=viewer.t("この配信の区ごとの開封率。", "This broadcast's open rate by ward."),
-        missing=withheld,
     )
     return viewer.page(
         request,

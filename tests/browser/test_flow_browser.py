@@ -128,7 +128,7 @@ async def test_compose_approve_send_and_read_the_stats(
     await sign_in(approver, "approver")
     await approver.get_by_role("navigation").get_by_role("link", name="承認待ち").click()
     card = approver.get_by_role("article", name="中原区 子育て広場のお知らせ")
-    assert await card.locator(".line-bubble").count() == 1
+    assert "中原区の子育て広場" in await card.locator(".line-bubble").inner_text()
     await screenshot(approver, "05-approval-queue")
     await card.get_by_label("コメント（任意）").fill("内容を確認しました")
     await card.get_by_role("button", name="承認する").click()
@@ -159,6 +159,10 @@ async def test_compose_approve_send_and_read_the_stats(
     assert cells[2:] == ["6", "0", "0.0%"]
     assert await analyst.locator("svg[role=img]").count() == 4
     await screenshot(analyst, "07-statistics")
+    await analyst.get_by_role("link", name="English").click()
+    await analyst.get_by_role("heading", name="Statistics", exact=True).wait_for()
+    await screenshot(analyst, "07-statistics-en")
+    await analyst.get_by_role("link", name="日本語").click()
     await analyst.get_by_role("link", name="中原区 子育て広場のお知らせ").first.click()
     await analyst.get_by_role("heading", name="区別").wait_for()
     await screenshot(analyst, "08-statistics-detail")
