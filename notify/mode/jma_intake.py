@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from notify import audit
@@ -116,7 +116,12 @@ async def ingest_telegram(rt: ModeRuntime, raw: bytes, *, source: str) -> Intake
                 )
             ).scalar_one()
         return _result(seen, True)
-    effects = await _act(rt, telegram, decision)
+    try:
+        effects = await _act(rt, telegram, decision)
+    except HubError:  # e.g. menus not synced: nothing was done, so let a resend act
+        async with rt.db.transaction() as session:
+            await session.execute(delete(JmaTelegramRecord).where(JmaTelegramRecord.id == row.id))
+        raise
     async with rt.db.transaction() as session:
         stored = await session.get(JmaTelegramRecord, row.id)
         assert stored is not None

@@ -285,3 +285,25 @@ async def test_cli_ingests_telegram_files(
     finally:
         await db.close()
     assert sources == {"file"}
+
+
+async def test_an_automatic_switch_refused_can_be_sent_again(
+    make_client: Any, mode_settings: Settings, reference_dir: Path, rt: Any
+) -> None:
+    settings = mode_settings.model_copy(update={"jma_auto_switch": True})
+    hub: TestClient[Any, Any] = await make_client(settings)
+    from notify.mode.sync import sync_menus
+    from notify.web.keys import DB
+
+    db: Database = hub.server.app[DB]
+    data = derive(reference_dir / "jma" / VPWW53, set_warning_kinds("1413000", [HEAVY_RAIN]))
+    response = await hub.post("/api/jma/telegrams", data=data, headers=RELAY)
+    assert response.status == 409  # menus not synced yet: nothing happened
+    assert await count(db, JmaTelegramRecord) == 0 and await count(db, ModeState) == 0
+    runtime = type(rt).build(settings, rt.city, db)
+    try:
+        await sync_menus(runtime)
+    finally:
+        await runtime.close()
+    [result] = await _post(hub, data)
+    assert result["outcome"] == "switched" and not result["duplicate"]

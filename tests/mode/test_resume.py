@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from notify.city import load_city
 from notify.db import Database
-from notify.mode.runtime import ModeRuntime
 from notify.mode.runner import run_switch
+from notify.mode.runtime import ModeRuntime
 from notify.mode.sync import sync_menus
 from notify.mode.tables import LineBatchRequest, LinkSnapshot, ModeSwitch
 from notify.settings import REPO_ROOT, Settings

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -157,3 +158,24 @@ async def test_cli_menus_sync_json(
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert sorted(report["created"]) == ["disaster-now", "disaster-prepare", "normal"]
     assert set(line_sandbox.state.richmenus.menus) == set(report["menus"].values())
+
+
+async def test_sync_through_the_api_as_a_job(
+    hub: Any, mode_settings: Settings, line_sandbox: LineSandbox, staff_headers: dict[str, Any]
+) -> None:
+    from tests.mode.conftest import run_worker
+
+    before = await (await hub.get("/api/mode", headers=staff_headers["disaster"])).json()
+    assert before["menus_synced"] is False
+    assert (await hub.post("/api/mode/menus/sync", headers=staff_headers["pr"])).status == 403
+    response = await hub.post("/api/mode/menus/sync", headers=staff_headers["disaster"])
+    assert response.status == 202
+    await run_worker(mode_settings)
+    menus = await (await hub.get("/api/mode/menus", headers=staff_headers["analyst"])).json()
+    assert {m["key"]: m["rich_menu_id"] in line_sandbox.state.richmenus.menus for m in menus} == {
+        "disaster-now": True,
+        "disaster-prepare": True,
+        "normal": True,
+    }
+    after = await (await hub.get("/api/mode", headers=staff_headers["disaster"])).json()
+    assert after["menus_synced"] is True and after["mode"] == "normal"
