@@ -191,7 +191,7 @@ async def measure_switch(
         for name, step in switch["steps"].items()
     }
     return {
-        "steps_s": steps,  # type: ignore[dict-item]
+        "steps_s": steps,
         "api_s": round(api_s, 4),
         "default_s": round(default_s, 4),
         "relink_s": round(relink_s, 4),
