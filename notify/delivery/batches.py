@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName, DeliveryResult
 from notify.db import utcnow
 from notify.delivery.engine import CANCELLED, SENDING, maybe_finish, plan_rows
 from notify.delivery.fallback import insert_fallbacks
-from notify.delivery.queue import enqueue_batches
+from notify.delivery.queue import SEND_BATCH, enqueue_batches, retry_job_id
 from notify.delivery.record import BatchRow, mark_skipped, record_results
 from notify.delivery.retry import retry_delay
 from notify.delivery.runtime import DeliveryRuntime
@@ -71,14 +71,43 @@ class Attempt:
     rows: list[BatchRow]
 
 
-async def open_attempt(rt: DeliveryRuntime, batch_id: int) -> Attempt | str | float:
-    """One transaction: read the batch and its broadcast, decide, claim, load the rows.
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    return and_(
+        DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY)),
+        or_(DeliveryBatch.next_attempt_at.is_(None), DeliveryBatch.next_attempt_at <= now),
+        or_(DeliveryBatch.lease_until.is_(None), DeliveryBatch.lease_until <= now),
+    )
 
-    Returns the attempt, a reason to stop ('done', 'paused', 'cancelled', 'missing'), or the
-    seconds to wait before trying again."""
+
+async def _next_due(session: AsyncSession, channel: str, now: dt.datetime) -> int | None:
+    """The oldest batch of `channel` that may go now, emergencies first (a lane's next)."""
+    query = (
+        select(DeliveryBatch.id)
+        .join(Broadcast, Broadcast.id == DeliveryBatch.broadcast_id)
+        .where(DeliveryBatch.channel == channel, _due(now), Broadcast.status == SENDING)
+        .order_by(case((Broadcast.priority == "emergency", 0), else_=1), DeliveryBatch.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=DeliveryBatch)
+    )
+    return await session.scalar(query)
+
+
+async def open_attempt(
+    rt: DeliveryRuntime, batch_id: int | None, *, channel: str | None = None
+) -> Attempt | str | float:
+    """One transaction: read the batch (or find the next due one of `channel`) and its
+    broadcast, decide, claim, load the rows.
+
+    Returns the attempt, a reason to stop ('done', 'paused', 'cancelled', 'missing', 'none'),
+    or the seconds to wait before trying again."""
     now = utcnow()
     token = secrets.token_hex(16)
     async with rt.db.transaction() as session:
+        if batch_id is None:
+            assert channel is not None
+            batch_id = await _next_due(session, channel, now)
+            if batch_id is None:
+                return "none"
         batch = await session.get(DeliveryBatch, batch_id)
         if batch is None:
             return "missing"
@@ -285,3 +314,29 @@ async def _cancel(session: AsyncSession, batch_id: int, now: dt.datetime) -> Non
         .where(DeliveryBatch.id == batch_id, _claimable(now))
         .values(status=BatchStatus.CANCELLED, lease_token=None, lease_until=None, updated_at=now)
     )
+
+
+async def requeue_retries(rt: DeliveryRuntime, channel: str) -> None:
+    """A lane that stops hands its channel's waiting retries back to the queue (each job
+    deferred to its batch's next attempt), so no retry depends on the reconciler alone.
+    The job ids name the attempt: the batch's own job may be the lane that is stopping."""
+    async with rt.db.transaction() as session:
+        waiting = (
+            await session.execute(
+                select(DeliveryBatch.id, DeliveryBatch.attempts, DeliveryBatch.next_attempt_at)
+                .join(Broadcast, Broadcast.id == DeliveryBatch.broadcast_id)
+                .where(
+                    DeliveryBatch.channel == channel,
+                    DeliveryBatch.status == BatchStatus.RETRY,
+                    Broadcast.status == SENDING,
+                )
+            )
+        ).all()
+    for batch_id, attempts, next_at in waiting:
+        await rt.redis.enqueue_job(
+            SEND_BATCH,
+            batch_id,
+            channel,
+            _job_id=retry_job_id(batch_id, attempts),
+            _defer_until=next_at,
+        )

@@ -34,6 +34,11 @@ def begin_job_id(broadcast_id: int) -> str:
     return f"delivery:begin:{broadcast_id}"
 
 
+def retry_job_id(batch_id: int, attempts: int) -> str:
+    """The next try of a batch whose own job already ended (or is the lane handing it back)."""
+    return f"delivery:batch:{batch_id}:try:{attempts + 1}"
+
+
 def plan_job_id(broadcast_id: int) -> str:
     return f"delivery:plan:{broadcast_id}"
 

@@ -38,7 +38,7 @@ class DeliveryRuntime:
     buckets: Mapping[str, Bucket]
     renders: RenderCache
     in_flight: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    waiting: dict[str, int] = field(default_factory=dict)
+    lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found the lane busy
 
     def batch_size(self, channel: str) -> int:
         configured = {

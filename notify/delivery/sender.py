@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from notify.delivery import batches as batch_state
 from notify.delivery.ratelimit import TooLong
 from notify.delivery.record import BatchRow
 from notify.delivery.render_cache import RenderFailed
-from notify.delivery.runtime import DeliveryRuntime
+from notify.delivery.runtime import IN_FLIGHT_PER_PROCESS, DeliveryRuntime
 from notify.delivery.tables import DeliveryBatch
 from notify.errors import (
     AlreadyAccepted,
@@ -50,19 +51,15 @@ from notify.models import Broadcast
 log = logging.getLogger(__name__)
 
 SLOT_WAIT_S = 20.0
-# Jobs of a busy channel that may wait for its slot in one process; more are turned away
-# (re-queued) so they do not hold the worker's job slots that other channels need.
-MAX_WAITERS = 2
+# A lane (one per channel and process, see below) hands over to a fresh job after this long,
+# well inside the job timeout.
+LANE_BUDGET_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class Outcomes:
     results: list[DeliveryResult]
     rate_limited_s: float | None = None
-
-
-def _soon() -> float:
-    return 0.2 + secrets.randbelow(400) / 1000
 
 
 async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = None) -> str:
@@ -74,34 +71,68 @@ async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = N
             )
         if channel is None:
             return "missing"
+    if IN_FLIGHT_PER_PROCESS.get(channel, 1) == 1:
+        return await _lane(rt, batch_id, channel)
     slot = rt.slot(channel)
-    if slot.locked() and rt.waiting.get(channel, 0) >= MAX_WAITERS:
-        raise Retry(defer=_soon())
-    rt.waiting[channel] = rt.waiting.get(channel, 0) + 1
     try:
         await asyncio.wait_for(slot.acquire(), SLOT_WAIT_S)
     except TimeoutError:
-        raise Retry(defer=_soon()) from None
-    finally:
-        rt.waiting[channel] -= 1
+        raise Retry(defer=1.0 + secrets.randbelow(1000) / 1000) from None
     try:
         opened = await batch_state.open_attempt(rt, batch_id)
         if isinstance(opened, float):
             raise Retry(defer=opened)
         if isinstance(opened, str):
             return opened
-        return await _attempt(rt, opened)
+        delay = await _attempt(rt, opened)
     finally:
         slot.release()
+    if delay is not None:
+        raise Retry(defer=delay)
+    return "done"
 
 
-async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> str:
+async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
+    """FCM and email: one batch at a time per process (that bounds a crash's repeat), sent
+    back to back. The job that finds its process's lane free runs the lane: its own batch,
+    then the channel's next due batches straight from the database, until none is left or
+    the budget is spent. A job that finds the lane busy just leaves: its batch is 'queued'
+    in the database and the running lane takes it (`lane_calls` makes sure the lane looks
+    once more before it stops). No job waits in a worker slot another channel could use."""
+    slot = rt.slot(channel)
+    if slot.locked():
+        rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
+        return "in lane"
+    started = time.monotonic()
+    async with slot:
+        opened = await batch_state.open_attempt(rt, batch_id)
+        if isinstance(opened, float):
+            raise Retry(defer=opened)  # not due yet / leased elsewhere: this job comes back
+        sent = 0
+        while True:
+            if isinstance(opened, batch_state.Attempt):
+                await _attempt(rt, opened)  # a retry is picked up again when it is due
+                sent += 1
+            if time.monotonic() - started > LANE_BUDGET_S:
+                raise Retry(defer=0.01)  # hand over to a fresh run of this job
+            rt.lane_calls[channel] = 0
+            opened = await batch_state.open_attempt(rt, None, channel=channel)
+            if opened == "none":
+                if rt.lane_calls.get(channel, 0):
+                    continue  # a job came by meanwhile: look once more
+                break
+    await batch_state.requeue_retries(rt, channel)
+    return f"lane: {sent} batches"
+
+
+async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float | None:
+    """Send one claimed batch and record it; returns the seconds until its next try."""
     batch, broadcast, lease, rows = attempt.batch, attempt.broadcast, attempt.token, attempt.rows
     heartbeat = asyncio.create_task(batch_state.keep_lease(rt, batch.id, lease))
     try:
         if not rows:
             await batch_state.finish_empty(rt, batch.id, lease, broadcast.id, utcnow())
-            return "empty"
+            return None
         try:
             message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)
         except RenderFailed as failed:
@@ -131,9 +162,7 @@ async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> str:
         )
     finally:
         heartbeat.cancel()
-    if next_try is not None:
-        raise Retry(defer=next_try)
-    return "done"
+    return next_try
 
 
 async def _wait_for_rate(rt: DeliveryRuntime, channel: str, recipients: int) -> None:

@@ -86,6 +86,8 @@ class DeliveryBatch(Base):
     __table_args__ = (
         Index("ix_delivery_batches_broadcast_status", "broadcast_id", "status"),
         Index("ix_delivery_batches_broadcast_channel_seq", "broadcast_id", "channel", "seq"),
+        # A lane's "next due batch of my channel" across broadcasts.
+        Index("ix_delivery_batches_status_channel", "status", "channel"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
