@@ -121,4 +121,51 @@ function setupWatch() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupReach(); setupProgress(); setupWatch(); });
+// Forms that call the JSON API directly (test sends, test endpoints): the rules live behind
+// the API, the page only sends the fields as JSON with the session's CSRF token.
+function setupApiForms() {
+  for (const form of document.querySelectorAll("form[data-api-url]")) {
+    const out = form.querySelector("[data-api-result]") || document.getElementById(form.dataset.apiResult);
+    form.removeAttribute("hidden");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = {};
+      for (const [k, v] of new FormData(form)) if (v !== "") body[k] = v;
+      const button = form.querySelector("button[type=submit]");
+      if (button) button.disabled = true;
+      out.replaceChildren(el("p", form.dataset.busy || "…"));
+      try {
+        const response = await fetch(form.dataset.apiUrl, {
+          method: form.dataset.apiMethod || "POST",
+          headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
+          body: (form.dataset.apiMethod || "POST") === "DELETE" ? undefined : JSON.stringify(body),
+          credentials: "same-origin",
+        });
+        const data = response.status === 204 ? {} : await response.json();
+        out.replaceChildren();
+        if (!response.ok) {
+          const err = (data && data.error) || {};
+          const p = el("p", err.message || response.statusText, { class: "field-error" });
+          const ul = el("ul");
+          for (const [k, v] of Object.entries(err.fields || {})) ul.append(el("li", k + ": " + v));
+          out.append(p, ul);
+          return;
+        }
+        if (form.dataset.reload !== undefined) { window.location.replace(window.location.pathname); return; }
+        if (Array.isArray(data.results)) {
+          const ul = el("ul");
+          for (const r of data.results) ul.append(el("li", r.channel + ": " + r.outcome + (r.detail ? " (" + r.detail + ")" : ""), { "data-outcome": r.outcome }));
+          out.append(el("p", form.dataset.done || "OK"), ul);
+        } else {
+          out.append(el("p", form.dataset.done || "OK"));
+        }
+      } catch (err) {
+        out.replaceChildren(el("p", String(err), { class: "field-error" }));
+      } finally {
+        if (button) button.disabled = false;
+      }
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupReach(); setupProgress(); setupWatch(); setupApiForms(); });

@@ -17,6 +17,7 @@ from notify.console import (
     mode_pages,
     reach,
     stats_pages,
+    test_endpoints,
 )
 from notify.console.auth import session_principal
 from notify.console.render import JINJA, build_environment
@@ -33,6 +34,7 @@ PAGE_TABLES: tuple[web.RouteTableDef, ...] = (
     approvals.routes,
     stats_pages.routes,
     mode_pages.routes,
+    test_endpoints.routes,
 )
 
 

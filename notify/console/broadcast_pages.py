@@ -23,6 +23,7 @@ from notify.console.pages import Viewer, back_to, console_page
 from notify.console.permissions import allowed_actions, review_refusal
 from notify.console.previews import build_previews
 from notify.console.reach import reach_for
+from notify.console.test_endpoints import own_test_endpoints
 from notify.errors import HubError, NotFound
 from notify.models import Role
 from notify.web.keys import CITY, DB, SETTINGS
@@ -182,6 +183,9 @@ async def detail_page(
         if b.status == "submitted" and viewer.has_role(*REVIEWERS)
         else None,
         send_at_local=send_at_local,
+        test_endpoints=await own_test_endpoints(request.app[DB], viewer.staff.id)
+        if viewer.has_role(*COMPOSERS)
+        else [],
         sender_name=city.city.name.en if viewer.lang == "en" else city.city.name.ja,
         mail_from=request.app[SETTINGS].mail_from,
         error=error.message if error else None,

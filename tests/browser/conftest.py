@@ -106,7 +106,37 @@ async def sign_in(page: Any, login: str, password: str = PASSWORD) -> None:
     await page.wait_for_url("**/console")
 
 
+# Basic WCAG checks a page must pass before its screenshot is taken: a language, one h1, a
+# main landmark, a label for every control, text on every button, alt on every image, no
+# duplicate ids, and every SVG chart named.
+A11Y_PROBLEMS = """() => {
+  const problems = [];
+  const name = (el) => (el.getAttribute("aria-label") || el.textContent || el.value || "").trim();
+  if (!document.documentElement.lang) problems.push("html has no lang");
+  if (document.querySelectorAll("h1").length !== 1) problems.push("not exactly one h1");
+  if (!document.querySelector("main")) problems.push("no main landmark");
+  for (const c of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+    const labelled = (c.labels && c.labels.length) || c.getAttribute("aria-label")
+      || c.getAttribute("aria-labelledby");
+    if (!labelled) problems.push("unlabelled control " + (c.id || c.name));
+  }
+  for (const b of document.querySelectorAll("button, a[href]")) {
+    if (!name(b)) problems.push("nameless " + b.tagName + " " + b.outerHTML.slice(0, 60));
+  }
+  for (const i of document.querySelectorAll("img:not([alt])")) problems.push("img without alt");
+  for (const f of document.querySelectorAll("iframe:not([title])")) problems.push("iframe w/o title");
+  for (const s of document.querySelectorAll("svg[role=img]")) {
+    if (!s.getAttribute("aria-labelledby")) problems.push("unnamed chart");
+  }
+  const ids = [...document.querySelectorAll("[id]")].map((e) => e.id);
+  for (const id of new Set(ids.filter((x, i) => ids.indexOf(x) !== i))) problems.push("dup id " + id);
+  return problems;
+}"""
+
+
 async def screenshot(page: Any, name: str) -> Path:
+    problems = await page.evaluate(A11Y_PROBLEMS)
+    assert problems == [], f"{name}: {problems}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)

@@ -119,6 +119,21 @@ async def test_compose_approve_send_and_read_the_stats(
     await screenshot(pr, "03-compose-with-previews")
     await pr.get_by_role("button", name="下書きを保存").click()
     await pr.get_by_text("保存しました。").wait_for()
+    draft_url = pr.url
+
+    # --- a test send to the author's own address, through the JSON API from the page -------
+    await pr.get_by_role("link", name="テスト送信先を管理").click()
+    await pr.get_by_label("チャネル").select_option("email")
+    await pr.get_by_label("宛先（LINEユーザーID・端末トークン・メール）").fill(
+        "pr-staff@example.jp"
+    )
+    await pr.get_by_role("button", name="追加する").click()
+    await pr.get_by_role("cell", name="pr-staff@example.jp", exact=True).wait_for()
+    await pr.goto(draft_url)
+    await pr.get_by_role("button", name="テスト送信する").click()
+    await pr.locator("#test-result [data-outcome=sent]").wait_for()
+    mails = [m for m in sandboxes.smtp.mailbox.messages if "pr-staff@example.jp" in m.rcpt_tos]
+    assert len(mails) == 1 and "【テスト】" in mails[0].summary()["subject"]
     await pr.get_by_role("button", name="承認を依頼する").click()
     await pr.get_by_text("承認依頼を出しました。").wait_for()
     await screenshot(pr, "04-broadcast-submitted")
