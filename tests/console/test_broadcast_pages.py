@@ -181,3 +181,50 @@ async def test_list_filters_by_status(console: Console) -> None:
     assert "乳幼児健診" in html
     html = await console.get_html("/console/broadcasts?status=completed")
     assert "乳幼児健診" not in html
+
+
+async def test_reschedule_moves_the_time_and_bumps_the_version(console: Console) -> None:
+    token = await console.sign_in("pr")
+    bid = await _create(console, token)
+    async with console.db.transaction() as session:  # as if approved by someone else
+        broadcast = await session.get(Broadcast, bid)
+        assert broadcast is not None
+        broadcast.status, broadcast.version = "approved", broadcast.version + 1
+    first = {"csrf_token": token, "when": "at", "send_at": LATER}
+    await console.post_form(
+        f"/console/broadcasts/{bid}/schedule", {**first, "version": await _version(console, bid)}
+    )
+    version = await _version(console, bid)
+    later = LATER.replace("T09:00", "T15:30")
+    await console.post_form(
+        f"/console/broadcasts/{bid}/schedule",
+        {**first, "send_at": later, "version": version},
+    )
+    assert await _version(console, bid) == version + 1
+    html = await console.get_html(f"/console/broadcasts/{bid}")
+    assert later.replace("T", " ") in html
+    async with console.db.sessionmaker() as session:
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert "broadcast.reschedule" in actions
+
+
+async def test_pause_resume_and_stop_while_sending(console: Console) -> None:
+    token = await console.sign_in("pr")
+    bid = await _create(console, token)
+    async with console.db.transaction() as session:  # as the delivery engine leaves it
+        broadcast = await session.get(Broadcast, bid)
+        assert broadcast is not None
+        broadcast.status = "sending"
+    html = await console.get_html(f"/console/broadcasts/{bid}")
+    assert f'data-progress-url="/api/broadcasts/{bid}/delivery"' in html
+    assert "一時停止" in html
+    await console.post_form(f"/console/broadcasts/{bid}/delivery/pause", {"csrf_token": token})
+    assert await _status(console, bid) == "paused"
+    await console.post_form(f"/console/broadcasts/{bid}/delivery/resume", {"csrf_token": token})
+    assert await _status(console, bid) == "sending"
+    await console.post_form(f"/console/broadcasts/{bid}/delivery/cancel", {"csrf_token": token})
+    assert await _status(console, bid) == "cancelled"
+    _, _, html = await console.post_form(
+        f"/console/broadcasts/{bid}/delivery/resume", {"csrf_token": token}, status=409
+    )
+    assert 'role="alert"' in html
