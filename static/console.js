@@ -168,4 +168,7 @@ function setupApiForms() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupReach(); setupProgress(); setupWatch(); setupApiForms(); });
+document.addEventListener("DOMContentLoaded", () => {
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();  // screen readers hear what went wrong first
+  setupReach(); setupProgress(); setupWatch(); setupApiForms(); });

@@ -56,6 +56,7 @@ def _login_page(
             "path_qs": request.path_qs,
             "me": None,
             "nav": [],
+            "current_nav": None,
             "notice": None,
             "field_errors": {},
         },

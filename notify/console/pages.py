@@ -87,16 +87,28 @@ class Viewer:
 
     def context(self, request: web.Request, **extra: Any) -> dict[str, Any]:
         notice = NOTICES.get(request.query.get("msg", ""))
+        nav = [
+            (href, ja, en)
+            for href, ja, en, roles in NAV
+            if not roles or self.principal.has_any_role(roles)
+        ]
+        # The menu item for this page: the longest link the path starts with.
+        current = max(
+            (
+                href
+                for href, _, _ in nav
+                if request.path == href or request.path.startswith(href + "/")
+            ),
+            key=len,
+            default=None,
+        )
         return {
             "lang": self.lang,
             "me": self.staff,
             "csrf_token": self.session.csrf_token,
             "city": request.app[CITY],
-            "nav": [
-                (href, ja, en)
-                for href, ja, en, roles in NAV
-                if not roles or self.principal.has_any_role(roles)
-            ],
+            "nav": nav,
+            "current_nav": current,
             "path": request.path,
             "path_qs": request.path_qs,
             "notice": None if notice is None else (notice[1] if self.lang == "en" else notice[0]),

@@ -89,7 +89,7 @@ async def new_page(browser: Any, hub: Hub) -> AsyncIterator[Any]:
         context = await browser.new_context(
             base_url=hub.base_url, locale=locale, viewport={"width": 1280, "height": 900}
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(20_000)  # generous: CI machines are shared and slow
         contexts.append(context)
         return await context.new_page()
 
@@ -124,12 +124,13 @@ A11Y_PROBLEMS = """() => {
     if (!name(b)) problems.push("nameless " + b.tagName + " " + b.outerHTML.slice(0, 60));
   }
   for (const i of document.querySelectorAll("img:not([alt])")) problems.push("img without alt");
-  for (const f of document.querySelectorAll("iframe:not([title])")) problems.push("iframe w/o title");
+  for (const f of document.querySelectorAll("iframe:not([title])")) problems.push("untitled frame");
   for (const s of document.querySelectorAll("svg[role=img]")) {
     if (!s.getAttribute("aria-labelledby")) problems.push("unnamed chart");
   }
   const ids = [...document.querySelectorAll("[id]")].map((e) => e.id);
-  for (const id of new Set(ids.filter((x, i) => ids.indexOf(x) !== i))) problems.push("dup id " + id);
+  const dups = new Set(ids.filter((x, i) => ids.indexOf(x) !== i));
+  for (const id of dups) problems.push("duplicate id " + id);
   return problems;
 }"""
 

@@ -158,7 +158,7 @@ async def test_compose_approve_send_and_read_the_stats(
     await run_worker(hub_settings)
     assert (await _broadcast(hub)).status == "completed"
     # The page notices by itself (it polls the delivery progress API) and shows the counts.
-    await pr.locator("h1 .status").filter(has_text="配信完了").wait_for(timeout=15_000)
+    await pr.locator("h1 .status").filter(has_text="配信完了").wait_for(timeout=30_000)
     line_bar = pr.locator("#progress-line")
     assert await line_bar.get_attribute("value") == "6"
     await screenshot(pr, "06-broadcast-completed")

@@ -111,7 +111,7 @@ async def test_disaster_staff_switch_and_watch_it_finish(
     await run_worker(hub_settings)  # default menu, app message, relinking
     # The page watches the switch and redraws itself when it finishes.
     status = page.locator("#switch-title + dl strong")
-    await status.filter(has_text="完了").wait_for(timeout=15_000)
+    await status.filter(has_text="完了").wait_for(timeout=30_000)
     assert "災害モード中です" in await page.locator(".mode-banner").inner_text()
     await screenshot(page, "11-mode-disaster")
     assert sandboxes.line.state.richmenus.default is not None
