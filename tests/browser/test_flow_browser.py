@@ -19,7 +19,7 @@ from notify.models import Broadcast, Consent, Endpoint, Resident
 from notify.settings import Settings
 from sandbox.line import SANDBOX_TOKEN
 from sandbox.runner import SandboxHandles, start_sandboxes
-from tests.browser.conftest import Hub, screenshot, sign_in
+from tests.browser.conftest import SCREENSHOTS, Hub, screenshot, sign_in
 from worker import build_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
@@ -136,7 +136,11 @@ async def test_compose_approve_send_and_read_the_stats(
     assert len(mails) == 1 and "【テスト】" in mails[0].summary()["subject"]
     await pr.get_by_role("button", name="承認を依頼する").click()
     await pr.get_by_text("承認依頼を出しました。").wait_for()
+    mail = pr.frame_locator("iframe.mail-frame").get_by_role("heading", level=1)
+    assert await mail.inner_text() == "子育て広場のお知らせ"  # the HTML email, sandboxed
     await screenshot(pr, "04-broadcast-submitted")
+    # A full-page capture leaves sandboxed frames blank in headless Chromium: shoot it alone.
+    await pr.locator("iframe.mail-frame").screenshot(path=SCREENSHOTS / "04b-email-preview.png")
 
     # --- approver: the queue with previews; approve with a comment --------------------------
     approver = await new_page()
