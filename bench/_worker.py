@@ -39,7 +39,9 @@ def main() -> None:
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=int(os.environ.get("HUB_BENCH_MAX_JOBS", "20")),
-        poll_delay=0.05,
+        # arq's default poll (0.5 s): every poll walks the queued and running job ids with
+        # a few Redis round trips each, and a system call is not cheap on this machine.
+        poll_delay=float(os.environ.get("HUB_BENCH_POLL_S", "0.5")),
     )
     profile = os.environ.get("HUB_BENCH_PROFILE")  # write cProfile stats here (diagnosis)
     if not profile:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,6 +89,12 @@ async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> bool:
             )
     except IntegrityError:
         return False
+    if not rt.db.is_sqlite:
+        # The planner's UPDATE … WHERE id IN (…) needs fresh statistics: with the table's last
+        # ones (often "empty") PostgreSQL scans every row for each batch.
+        async with rt.db.engine.connect() as conn:
+            await conn.execute(text("ANALYZE deliveries"))
+            await conn.commit()
     log.info("broadcast %s: %s recipients snapshotted", broadcast.id, run.recipients)
     return True
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.base import ChannelName
 from notify.db import Database, utcnow
 from notify.delivery.quiet import QuietClock
+from notify.delivery.sql import id_in
 from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
 from notify.models import Resident
 
@@ -102,8 +103,9 @@ class Planner:
         for until, ids in self.held.items():
             result = await session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+                .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.PENDING)
                 .values(status=DeliveryStatus.HELD, not_before=until, updated_at=self.now)
+                .execution_options(synchronize_session=False)
             )
             self.stats.held += result.rowcount  # type: ignore[attr-defined]
         self.held = {}
@@ -155,8 +157,9 @@ class Planner:
         claimed = (
             await session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+                .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.PENDING)
                 .values(status=DeliveryStatus.QUEUED, batch_id=batch_id, updated_at=self.now)
+                .execution_options(synchronize_session=False)
             )
         ).rowcount  # type: ignore[attr-defined]
         if claimed != len(ids):  # another planner took some rows first: record the truth

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.base import ChannelName, DeliveryResult, Outcome
 from notify.db import UTCDateTime
 from notify.delivery.retry import is_final
+from notify.delivery.sql import id_in
 from notify.delivery.tables import Delivery, DeliveryStatus
 from notify.models import Endpoint, EndpointStatus
 
@@ -107,13 +108,14 @@ async def _mark(
 ) -> int:
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.QUEUED)
+        .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.QUEUED)
         .values(
             status=status,
             error_code=code,
             attempts=Delivery.attempts + 1,
             updated_at=now,
         )
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -138,8 +140,9 @@ async def _mark_sent(
         for provider_id, ids in by_provider_id.items():
             result = await session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.QUEUED)
+                .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.QUEUED)
                 .values(provider_id=provider_id, **values)
+                .execution_options(synchronize_session=False)
             )
             total += int(result.rowcount)  # type: ignore[attr-defined]
         return total
@@ -182,7 +185,8 @@ _SENT_FROM_ARRAYS = text(
 async def mark_skipped(session: AsyncSession, ids: list[int], now: dt.datetime, code: str) -> int:
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.QUEUED)
+        .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.QUEUED)
         .values(status=DeliveryStatus.SKIPPED, error_code=code, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

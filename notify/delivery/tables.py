@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from notify.db import Base, UTCDateTime, utcnow
@@ -49,8 +49,16 @@ class Delivery(Base):
     __table_args__ = (
         Index("uq_deliveries_broadcast_endpoint", "broadcast_id", "endpoint_id", unique=True),
         Index("ix_deliveries_broadcast_channel_status", "broadcast_id", "channel", "status"),
-        # The planner streams one broadcast's pending rows in id order; completion checks.
-        Index("ix_deliveries_broadcast_status_id", "broadcast_id", "status", "id"),
+        # Rows still to plan or held: the planner streams them in id order, completion and
+        # release checks probe them. Partial, so the million status changes of a big send
+        # (queued → sent) add nothing to it.
+        Index(
+            "ix_deliveries_open",
+            "broadcast_id",
+            "id",
+            postgresql_where=text("status IN ('pending', 'held')"),
+            sqlite_where=text("status IN ('pending', 'held')"),
+        ),
         Index("ix_deliveries_batch_id", "batch_id"),
         # Fallback ("which channels did this resident get already?") and data requests.
         Index("ix_deliveries_resident_broadcast", "resident_id", "broadcast_id"),
