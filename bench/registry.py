@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -66,8 +68,18 @@ async def shape(url: str) -> dict[str, Any]:
     }
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the loader's workers)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = args.database_url or DEFAULT_URL
+    load_before = os.getloadavg()[0]
     if args.fresh or args.database_url is None:
         await recreate(url)
     db = Database(Settings(database_url=url).effective_database_url)
@@ -75,6 +87,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await upgrade(db)
     migrate_s = time.perf_counter() - started
     city = load_city(Path(args.city))
+    cpu_before = _cpu_s()
     try:
         result = await load_synthetic_city(
             db,
@@ -86,6 +99,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         await db.close()
+    client_cpu_s = _cpu_s() - cpu_before
+    load_after = os.getloadavg()[0]
     measured = await shape(url)
     n = max(measured["residents"], 1)
     expected = ward_shares(city)
@@ -111,6 +126,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "share_with_children": round(measured["with_children"] / n, 3),
         "ward_share_max_error": round(worst_ward, 4),
         "db_mb": measured["db_mb"],
+        # Other work on the machine slows the load down: say how busy it was.
+        "client_cpu_s": round(client_cpu_s, 1),
+        "loadavg_1m": [round(load_before, 2), round(load_after, 2)],
+        "cpus": os.cpu_count(),
         "seed": args.seed,
         "database": make_url(url).render_as_string(hide_password=True),
     }
