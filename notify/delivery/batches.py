@@ -25,6 +25,7 @@ from notify.delivery.fallback import insert_fallbacks
 from notify.delivery.queue import SEND_BATCH, enqueue_batches, retry_job_id
 from notify.delivery.record import BatchRow, mark_skipped, record_results
 from notify.delivery.retry import retry_delay
+from notify.delivery.sql import status_is
 from notify.delivery.runtime import DeliveryRuntime
 from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
 from notify.models import Broadcast, Consent, Endpoint, EndpointStatus
@@ -190,7 +191,7 @@ async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRo
             Endpoint.consent,
         )
         .outerjoin(Endpoint, Endpoint.id == Delivery.endpoint_id)
-        .where(Delivery.batch_id == batch_id, Delivery.status == DeliveryStatus.QUEUED)
+        .where(Delivery.batch_id == batch_id, status_is(Delivery.status, DeliveryStatus.QUEUED))
         .order_by(Delivery.id)
     )
     rows: list[BatchRow] = []

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.base import ChannelName
 from notify.db import Database, utcnow
 from notify.delivery.quiet import QuietClock
-from notify.delivery.sql import id_in
+from notify.delivery.sql import id_in, status_is
 from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
 from notify.models import Resident
 
@@ -103,7 +103,10 @@ class Planner:
         for until, ids in self.held.items():
             result = await session.execute(
                 update(Delivery)
-                .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.PENDING)
+                .where(
+                    id_in(session, Delivery.id, ids),
+                    status_is(Delivery.status, DeliveryStatus.PENDING),
+                )
                 .values(status=DeliveryStatus.HELD, not_before=until, updated_at=self.now)
                 .execution_options(synchronize_session=False)
             )
@@ -157,7 +160,10 @@ class Planner:
         claimed = (
             await session.execute(
                 update(Delivery)
-                .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.PENDING)
+                .where(
+                    id_in(session, Delivery.id, ids),
+                    status_is(Delivery.status, DeliveryStatus.PENDING),
+                )
                 .values(status=DeliveryStatus.QUEUED, batch_id=batch_id, updated_at=self.now)
                 .execution_options(synchronize_session=False)
             )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.base import ChannelName, DeliveryResult, Outcome
 from notify.db import UTCDateTime
 from notify.delivery.retry import is_final
-from notify.delivery.sql import id_in
+from notify.delivery.sql import id_in, status_is
 from notify.delivery.tables import Delivery, DeliveryStatus
 from notify.models import Endpoint, EndpointStatus
 
@@ -108,7 +108,7 @@ async def _mark(
 ) -> int:
     result = await session.execute(
         update(Delivery)
-        .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.QUEUED)
+        .where(id_in(session, Delivery.id, ids), status_is(Delivery.status, DeliveryStatus.QUEUED))
         .values(
             status=status,
             error_code=code,
@@ -140,7 +140,10 @@ async def _mark_sent(
         for provider_id, ids in by_provider_id.items():
             result = await session.execute(
                 update(Delivery)
-                .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.QUEUED)
+                .where(
+                    id_in(session, Delivery.id, ids),
+                    status_is(Delivery.status, DeliveryStatus.QUEUED),
+                )
                 .values(provider_id=provider_id, **values)
                 .execution_options(synchronize_session=False)
             )
@@ -157,7 +160,7 @@ async def _mark_sent(
         _deliveries.update()
         .where(
             _deliveries.c.id == bindparam("b_id"),
-            _deliveries.c.status == DeliveryStatus.QUEUED,
+            status_is(_deliveries.c.status, DeliveryStatus.QUEUED),
         )
         .values(provider_id=bindparam("b_provider_id"), **values)
     )
@@ -173,7 +176,7 @@ _SENT_FROM_ARRAYS = text(
        SET status = 'sent', provider_id = v.name, error_code = NULL,
            attempts = d.attempts + 1, sent_at = :now, updated_at = :now
       FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
-     WHERE d.id = v.id AND d.status = 'queued'
+     WHERE d.id = v.id AND d.id = ANY(CAST(:ids AS BIGINT[])) AND (d.status || '') = 'queued'
     """
 ).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
@@ -185,7 +188,7 @@ _SENT_FROM_ARRAYS = text(
 async def mark_skipped(session: AsyncSession, ids: list[int], now: dt.datetime, code: str) -> int:
     result = await session.execute(
         update(Delivery)
-        .where(id_in(session, Delivery.id, ids), Delivery.status == DeliveryStatus.QUEUED)
+        .where(id_in(session, Delivery.id, ids), status_is(Delivery.status, DeliveryStatus.QUEUED))
         .values(status=DeliveryStatus.SKIPPED, error_code=code, updated_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -154,12 +154,24 @@ async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float |
                 aggregation_unit=batch.aggregation_unit,
                 emergency=broadcast.priority == "emergency",
             )
+            sending = time.monotonic()
             outcome = await _send(rt, batch.channel, rows, message, context, broadcast)
+            sent_s = time.monotonic() - sending
         if outcome.rate_limited_s:
             await rt.limiter.penalize(rt.buckets[batch.channel], outcome.rate_limited_s)
+        recording = time.monotonic()
         next_try = await batch_state.record_attempt(
             rt, batch, broadcast, rows, outcome.results, lease
         )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch %s %s: %s rows, send %.3f s, record %.3f s",
+                batch.id,
+                batch.channel,
+                len(rows),
+                locals().get("sent_s", 0.0),
+                time.monotonic() - recording,
+            )
     finally:
         heartbeat.cancel()
     return next_try
