@@ -25,8 +25,8 @@ from notify.delivery.fallback import insert_fallbacks
 from notify.delivery.queue import SEND_BATCH, enqueue_batches, retry_job_id
 from notify.delivery.record import BatchRow, mark_skipped, record_results
 from notify.delivery.retry import retry_delay
-from notify.delivery.sql import status_is
 from notify.delivery.runtime import DeliveryRuntime
+from notify.delivery.sql import status_is
 from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
 from notify.models import Broadcast, Consent, Endpoint, EndpointStatus
 
