@@ -60,6 +60,8 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "on_shutdown": shutdown,
         "ctx": {"settings": settings},
         "health_check_interval": 10,
+        # Poll often: a mode switch waits for a worker to pick it up (target: menu set in < 1 s).
+        "poll_delay": 0.1,
         "max_jobs": 20,
         "job_timeout": 600,
         "keep_result": 60,

@@ -3,6 +3,8 @@
 up [--demo]          start the hub (private Redis if none, sandbox + demo data with --demo)
 migrate              upgrade the database schema
 create-staff LOGIN   create a staff account (prints an API token)
+menus sync|status    LINE rich menus and the city's mode (notify/mode/cli.py)
+jma ingest FILE…     feed JMA telegram files through the disaster-mode intake
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from notify.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("menus", "jma"):
+        from notify.mode import cli as mode_cli
+
+        return mode_cli.main(argv)
     parser = argparse.ArgumentParser(
         prog="python -m notify",
         description=__doc__,

@@ -22,9 +22,9 @@ from notify import audit
 from notify.broadcasts import service
 from notify.broadcasts.lifecycle import Status, bump
 from notify.broadcasts.scheduling import enqueue_start
-from notify.compose.prepared import PreparedMessage, prepared_message
+from notify.compose.prepared import prepared_message
 from notify.db import utcnow
-from notify.errors import InvalidInput, NotFound
+from notify.errors import InvalidInput
 from notify.mode.runtime import ModeRuntime
 from notify.models import Broadcast, Role
 from notify.web.auth import Principal
@@ -43,26 +43,6 @@ class Automation(Principal):
 
 
 JMA_ACTOR = Automation("system", login="jma", roles=frozenset({Role.DISASTER}))
-
-# config/jma.yaml names the message each rule sends; until a city writes those exact
-# prepared messages, the nearest generic one is used (with its parameters filled in).
-TEMPLATE_FALLBACKS = {
-    "emergency_heavy_rain": "emergency_safety",
-    "emergency_landslide": "emergency_safety",
-    "evacuation_landslide": "evacuation_order",
-    "evacuation_flood": "evacuation_order",
-    "emergency_earthquake": "earthquake_info",
-}
-
-
-def resolve_template(key: str) -> PreparedMessage:
-    try:
-        return prepared_message(key)
-    except NotFound:
-        fallback = TEMPLATE_FALLBACKS.get(key)
-        if fallback is None:
-            raise
-        return prepared_message(fallback)
 
 
 def ward_area(rt: ModeRuntime, wards: Sequence[str]) -> str:
@@ -86,7 +66,7 @@ async def send_emergency(
 ) -> Broadcast:
     """Create and schedule (for now) an emergency broadcast; InvalidInput/Forbidden refuse it
     and change nothing."""
-    message = resolve_template(template)
+    message = prepared_message(template)
     if message.priority != "emergency":
         raise InvalidInput(
             f"定型文 {message.key} は緊急配信用ではありません / {message.key} is not an "

@@ -46,3 +46,16 @@ def test_parameters_are_checked_and_never_become_template_code(city: CityConfig)
 def test_unknown_prepared_message() -> None:
     with pytest.raises(NotFound):
         prepared_message("tsunami_warning_xyz")
+
+
+def test_every_template_the_jma_rules_name_is_a_prepared_emergency_message() -> None:
+    from notify.jma import load_jma_config
+    from notify.settings import REPO_ROOT
+
+    config = load_jma_config(REPO_ROOT / "config" / "jma.yaml")
+    named = {rule.template for city in ("141305", "141500") for rule in config.rules_for(city)}
+    named.discard(None)
+    assert named, "the JMA rules name no prepared message"
+    for key in named:
+        message = prepared_message(key)
+        assert message.priority == "emergency", key
