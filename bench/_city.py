@@ -245,6 +245,7 @@ class RssSampler:
     def __init__(self) -> None:
         self.peak_mb = 0.0
         self.cpu_s: dict[int, float] = {}
+        self.pg_cpu_s: dict[int, float] = {}
 
     def sample(self, processes: list[subprocess.Popen[bytes]], *, rss: bool = True) -> None:
         for process in processes:
@@ -259,6 +260,21 @@ class RssSampler:
 
     def cpu(self, processes: list[subprocess.Popen[bytes]]) -> float:
         return round(sum(self.cpu_s.get(p.pid, 0.0) for p in processes), 1)
+
+    def sample_postgres(self, database: str) -> None:
+        """CPU of the PostgreSQL backends serving `database` (by their process title)."""
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            try:
+                title = " ".join(proc.info["cmdline"] or [])
+                if proc.info["name"] == "postgres" and f" {database} " in f" {title} ":
+                    times = proc.cpu_times()
+                    self.pg_cpu_s[proc.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+
+    @property
+    def postgres_cpu(self) -> float:
+        return round(sum(self.pg_cpu_s.values()), 1)
 
 
 # --- checks --------------------------------------------------------------------------------

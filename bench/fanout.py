@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from arq import create_pool
 from arq.connections import RedisSettings
+from sqlalchemy.engine import make_url
 
 from bench import _bare
 from bench._city import (
@@ -111,9 +112,12 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         await pool.enqueue_job("delivery.begin", broadcast_id)
         sandbox = [children.sandbox] if children.sandbox else []
 
+        database = make_url(args.database_url).database or ""
+
         def sample() -> None:
             rss.sample(children.workers)
             rss.sample(sandbox, rss=False)
+            rss.sample_postgres(database)
 
         ended = await wait_for_end(args.database_url, broadcast_id, sample, args.timeout)
         wall_s = ended - started
@@ -138,6 +142,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             "worker_peak_rss_mb": round(rss.peak_mb, 1),
             "worker_cpu_s": rss.cpu(children.workers),
             "sandbox_cpu_s": rss.cpu(sandbox),
+            "postgres_cpu_s": rss.postgres_cpu,
             "hub_per_s": round(check["delivered"] / wall_s, 1),
             "channels": {
                 channel: {**numbers, **throughput.get(channel, {})}
