@@ -52,6 +52,10 @@ def run_hub(settings: Settings, *, residents: int = 10_000, workers: int = 1) ->
             settings = _start_sandbox(settings, stack)
         settings = settings.model_copy(update={"secret_key": settings.resolved_secret()})
         demo_logins = asyncio.run(_prepare(settings, residents if settings.demo else 0))
+        if settings.demo:
+            from notify.mode import cli as mode_cli
+
+            mode_cli.main(["menus", "sync"], settings)  # the demo's LINE gets the city's menus
         for index in range(workers):
             _start_child(
                 stack,

@@ -78,7 +78,8 @@ class Settings(BaseModel):
     retry_delay_scale: float = 1.0  # multiplies the delivery retry schedule (tests: small)
 
     # --- disaster mode / rich menus ---------------------------------------------------------
-    rich_menu_font: Path | None = None
+    # Debian's fonts-ipaexfont-gothic (scripts/setup-system.sh installs it); no CJK font → boxes
+    rich_menu_font: Path | None = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
     jma_auto_switch: bool = False
     rich_menu_dir: Path | None = None  # None → config/richmenus/<stem of city_config>
     jma_config: Path = REPO_ROOT / "config" / "jma.yaml"

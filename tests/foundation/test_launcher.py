@@ -1,0 +1,56 @@
+"""The README's first command: `python -m notify up --demo` on a machine with nothing configured
+starts a private Redis, the provider sandbox, SQLite, demo data, the worker and the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from notify.embedded_redis import free_port
+from notify.settings import REPO_ROOT
+
+
+@pytest.mark.slow
+def test_demo_hub_starts_from_nothing_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env["HUB_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notify", "up", "--demo", "--residents", "300", "--port", str(port)],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        health = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = json.loads(r.read())
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert health == {"status": "ok", "database": "ok", "redis": "ok", "city": "川崎市"}
+        assert (tmp_path / "data" / "hub.db").exists()  # SQLite under the data dir
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/mode/public", timeout=5) as r:
+            assert json.loads(r.read())["mode"] == "normal"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert f"http://127.0.0.1:{port}/" in output  # the banner prints the URL
+    assert "demo-password" in output
+    # Every child (Redis, sandbox, worker) went away with the hub.
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert leftovers == []
