@@ -89,7 +89,8 @@ async def new_page(browser: Any, hub: Hub) -> AsyncIterator[Any]:
         context = await browser.new_context(
             base_url=hub.base_url, locale=locale, viewport={"width": 1280, "height": 900}
         )
-        context.set_default_timeout(20_000)  # generous: CI machines are shared and slow
+        # Generous: on a loaded 2-core machine a page can take seconds; CI runs alone.
+        context.set_default_timeout(45_000)
         contexts.append(context)
         return await context.new_page()
 

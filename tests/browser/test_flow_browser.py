@@ -112,7 +112,13 @@ async def test_compose_approve_send_and_read_the_stats(
     await pr.get_by_label("中原区").check()
     reach = pr.locator("#reach-reachable")
     await reach.filter(has_text="6").wait_for()  # updated by the page's script, no reload
-    await pr.get_by_role("button", name="プレビューと人数を更新").click()
+    async with pr.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/console/broadcasts/new"),
+        timeout=60_000,
+    ) as posted:
+        await pr.get_by_role("button", name="プレビューと人数を更新").click()
+    response = await posted.value
+    assert response.status == 200, (await response.text())[:3000]
     bubble = pr.locator(".line-bubble").first
     assert "中原区の子育て広場は毎週水曜日です。" in await bubble.inner_text()
     assert await pr.locator(".notification-title").first.inner_text() == "子育て広場のお知らせ"

@@ -34,7 +34,8 @@ async def test_sign_in_in_japanese_then_english(new_page: Any, hub: Hub) -> None
 async def test_keyboard_reaches_the_form_and_focus_is_visible(new_page: Any, hub: Hub) -> None:
     page = await new_page()
     await page.goto("/console/login")
-    assert await page.evaluate("document.activeElement.id") == "login"  # autofocus
+    # autofocus is applied after load, asynchronously
+    await page.wait_for_function("document.activeElement && document.activeElement.id === 'login'")
     outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
     await page.keyboard.type("approver")
@@ -46,7 +47,7 @@ async def test_keyboard_reaches_the_form_and_focus_is_visible(new_page: Any, hub
     assert await page.evaluate("document.activeElement.className") == "skip-link"
     assert await page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
     await page.keyboard.press("Enter")
-    assert await page.evaluate("document.activeElement.id") == "main"
+    await page.wait_for_function("document.activeElement && document.activeElement.id === 'main'")
 
 
 async def test_form_without_its_csrf_token_is_refused(new_page: Any, hub: Hub) -> None:
