@@ -97,7 +97,8 @@ class Viewer:
             (
                 href
                 for href, _, _ in nav
-                if request.path == href or request.path.startswith(href + "/")
+                if request.path == href
+                or (href != "/console" and request.path.startswith(href + "/"))
             ),
             key=len,
             default=None,
