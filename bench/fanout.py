@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         log("sending …")
         started = time.perf_counter()
         await pool.enqueue_job("delivery.begin", broadcast_id)
-        sandbox = [children.sandbox] if children.sandbox else []
+        sandbox = children.sandboxes
 
         database = make_url(args.database_url).database or ""
 
