@@ -51,6 +51,7 @@ def _email(settings: Settings) -> Channel | None:
         username=settings.smtp_username,
         password=settings.smtp_password,
         tls=settings.smtp_tls,
+        connections=settings.smtp_connections,
     )
 
 

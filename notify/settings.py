@@ -62,6 +62,7 @@ class Settings(BaseModel):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_connections: int = 4  # parallel SMTP sessions per email batch (one batch in flight)
     mail_from: str = "city-info@example.jp"
     email_confirm_ttl_s: int = 3 * 24 * 3600
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from notify.db import Database
+from notify.delivery.engine import begin_delivery
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
+from notify.models import Endpoint
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, statuses
@@ -88,3 +91,39 @@ async def test_an_empty_segment_completes_at_once(
     await run_worker(hub_settings)
     assert await statuses(db, broadcast_id) == {}
     assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_an_endpoint_gone_since_the_snapshot_is_skipped(
+    hub_settings: Settings,
+    db: Database,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    town = await seed(db, [Person(email=True) for _ in range(4)])
+    broadcast_id = await make_broadcast(db, ["email"])
+    await begin_delivery(ctx, broadcast_id)  # snapshot taken, batches queued
+    gone = town.all("email")[0]
+    async with db.transaction() as session:  # the resident unsubscribes meanwhile
+        await session.execute(
+            update(Endpoint).where(Endpoint.address == gone).values(consent="withdrawn")
+        )
+    await run_worker(hub_settings)
+    assert sandboxes.smtp.state.counters.get("delivered", gone) == 0
+    assert sandboxes.smtp.state.counters.total("delivered") == 3
+    assert await statuses(db, broadcast_id) == {("email", "skipped"): 1, ("email", "sent"): 3}
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_a_template_error_fails_the_batch_without_sending(
+    hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
+) -> None:
+    await seed(db, [Person(line=True) for _ in range(3)])
+    content = {"ja": {"title": "お知らせ", "body": "{{ resident.no_such_field }}"}}
+    broadcast_id = await make_broadcast(db, ["line"], content=content)
+    await queue.enqueue_job("delivery.begin", broadcast_id)
+    await run_worker(hub_settings)
+    assert sandboxes.line.base.log.entries(path=MULTICAST) == []
+    async with db.transaction() as session:
+        codes = (await session.execute(select(Delivery.status, Delivery.error_code))).all()
+    assert set(codes) == {("failed", "template_error")}
+    assert await broadcast_status(db, broadcast_id) == "failed"
