@@ -27,6 +27,8 @@ from notify.migrate import upgrade
 from notify.settings import REPO_ROOT, Settings
 from notify.tables import metadata
 
+pytest_plugins = ["tests.plugins.sandboxes"]
+
 PG_ADMIN_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_HOST_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI") == "true"

@@ -1,34 +1,15 @@
-"""Fixtures: the LINE simulator on 127.0.0.1 and a `LineChannel` pointed at it."""
+"""Fixtures: a `LineChannel` pointed at the LINE simulator (tests/plugins/sandboxes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from channels.line import LineChannel
-from sandbox.line import SANDBOX_TOKEN, LineConfig, LineSandbox
+from sandbox.line import SANDBOX_TOKEN, LineSandbox
 from tests.sandbox_line.helpers import Line
-
-
-@pytest.fixture
-def spec_dir(reference_dir: Path) -> Path:
-    return reference_dir / "line-openapi"
-
-
-@pytest.fixture
-def config() -> LineConfig:
-    return LineConfig()
-
-
-@pytest.fixture
-async def sandbox(spec_dir: Path, config: LineConfig) -> AsyncIterator[LineSandbox]:
-    sandbox = LineSandbox(spec_dir=spec_dir, config=config)
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
 
 
 @pytest.fixture

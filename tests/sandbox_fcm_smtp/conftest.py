@@ -1,9 +1,8 @@
-"""Fixtures: the FCM and SMTP sandboxes as real servers on 127.0.0.1."""
+"""Fixtures: a bare FCM v1 client for the FCM sandbox (tests/plugins/sandboxes.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -13,25 +12,10 @@ from google.oauth2 import service_account
 
 from sandbox.common import SandboxControl
 from sandbox.fcm import FcmSandbox
-from sandbox.runner import ServiceAccount, register_service_account, write_service_account
+from sandbox.runner import ServiceAccount
+from tests.plugins.sandboxes import FCM_PROJECT as PROJECT
 
-PROJECT = "city-test"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-
-
-@pytest.fixture
-async def fcm(reference_dir: Path) -> AsyncIterator[FcmSandbox]:
-    sandbox = FcmSandbox(reference_dir / "fcm" / "fcm.v1.json", project_id=PROJECT)
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
-
-
-@pytest.fixture
-def account(fcm: FcmSandbox, tmp_path: Path) -> ServiceAccount:
-    account = write_service_account(tmp_path / "sa.json", fcm.token_uri, PROJECT)
-    register_service_account(fcm, account)
-    return account
 
 
 async def fetch_access_token(path: Path) -> str:
@@ -41,12 +25,6 @@ async def fetch_access_token(path: Path) -> str:
     )
     await asyncio.to_thread(credentials.refresh, Request())
     return str(credentials.token)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
