@@ -62,9 +62,14 @@ async def reconcile(rt: DeliveryRuntime) -> int:
                 .order_by(Broadcast.id)
             )
         ).all()
+        candidates = [row[0] for row in rows]
         started = set(
-            (await session.execute(select(DeliveryRun.broadcast_id))).scalars().all()
-            if rows
+            (
+                await session.execute(
+                    select(DeliveryRun.broadcast_id).where(DeliveryRun.broadcast_id.in_(candidates))
+                )
+            ).scalars()
+            if candidates
             else []
         )
     queued = 0
