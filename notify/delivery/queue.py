@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 BEGIN = "delivery.begin"
 SEND_BATCH = "delivery.send_batch"
@@ -24,10 +24,11 @@ def batch_job_id(batch_id: int) -> str:
     return f"delivery:batch:{batch_id}"
 
 
-def rescue_job_id(batch_id: int, attempts: int) -> str:
-    """A second id for a batch whose worker died mid-send: arq would only re-run the original
-    job after its in-progress key expires (the worker's longest job timeout + 10 s)."""
-    return f"delivery:batch:{batch_id}:rescue:{attempts}"
+def rescue_job_id(batch_id: int, attempts: int, bucket: int) -> str:
+    """A second id for a batch whose worker died: arq would only re-run the original job
+    after its in-progress key expires (the worker's longest job timeout + 10 s). `bucket`
+    (a time slot) lets a rescue that died too be rescued in turn."""
+    return f"delivery:batch:{batch_id}:rescue:{attempts}:{bucket}"
 
 
 def begin_job_id(broadcast_id: int) -> str:
@@ -65,12 +66,13 @@ async def enqueue_batches(
     return new
 
 
-async def missing_jobs(redis: ArqRedis, job_ids: list[str]) -> list[bool]:
-    """For each job id, True when Redis holds no such job (lost in a wipe, or finished)."""
+async def job_states(redis: ArqRedis, job_ids: list[str]) -> list[tuple[bool, bool]]:
+    """For each job id: (Redis holds the job, a worker marked it in progress)."""
     if not job_ids:
         return []
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.exists(job_key_prefix + job_id)
+            pipe.exists(in_progress_key_prefix + job_id)
         found = await pipe.execute()
-    return [not bool(n) for n in found]
+    return [(bool(found[i]), bool(found[i + 1])) for i in range(0, len(found), 2)]

@@ -24,12 +24,7 @@ from notify.delivery.engine import (
     release_held,
     take_snapshot,
 )
-from notify.delivery.queue import (
-    SEND_BATCH,
-    batch_job_id,
-    missing_jobs,
-    rescue_job_id,
-)
+from notify.delivery.queue import SEND_BATCH, batch_job_id, job_states, rescue_job_id
 from notify.delivery.runtime import DeliveryRuntime
 from notify.delivery.tables import (
     ACTIVE_BATCH_STATUSES,
@@ -46,6 +41,9 @@ log = logging.getLogger(__name__)
 
 # A 'sending' broadcast without a snapshot this long after it started lost its start job.
 START_GRACE = dt.timedelta(seconds=60)
+# A live send job claims its due batch (or leaves) within seconds; one "in progress" this
+# long without a claim belongs to a dead worker.
+STALLED_AFTER = dt.timedelta(seconds=60)
 
 
 async def reconcile(rt: DeliveryRuntime) -> int:
@@ -123,7 +121,16 @@ async def reconcile_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:
 
 
 async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime) -> int:
-    """Queue every active batch of the broadcast whose job Redis does not hold."""
+    """Queue every active batch of the broadcast that nothing alive is working on.
+
+    - its job is gone (a Redis wipe; a lane job that left the batch to a lane that died):
+      queue it again;
+    - 'sending' under a lease nobody renews (the worker died mid-send), or 'queued'/'retry'
+      and due while its job has been "in progress" for longer than any live job takes to
+      claim a batch (the worker died between picking the job and claiming the batch): arq
+      would re-run that job only once its in-progress key expires (the longest job timeout
+      + 10 s), so a rescue job takes over now; the batch's lease keeps the two apart.
+    """
     async with rt.db.transaction() as session:
         batches = (
             await session.execute(
@@ -134,28 +141,28 @@ async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.dateti
                     DeliveryBatch.attempts,
                     DeliveryBatch.next_attempt_at,
                     DeliveryBatch.lease_until,
+                    DeliveryBatch.updated_at,
                 ).where(
                     DeliveryBatch.broadcast_id == broadcast_id,
                     DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
                 )
             )
         ).all()
-    missing = await missing_jobs(rt.redis, [batch_job_id(b.id) for b in batches])
+    states = await job_states(rt.redis, [batch_job_id(b.id) for b in batches])
     queued = 0
-    for batch, gone in zip(batches, missing, strict=True):
-        dead_lease = batch.status == BatchStatus.SENDING and (
-            batch.lease_until is None or batch.lease_until <= now
-        )
-        if batch.status == BatchStatus.SENDING and not dead_lease:
+    for batch, (held, running) in zip(batches, states, strict=True):
+        sending = batch.status == BatchStatus.SENDING
+        if sending and batch.lease_until is not None and batch.lease_until > now:
             continue  # a live worker holds it
-        if gone:
+        due = batch.next_attempt_at is None or batch.next_attempt_at <= now
+        stalled = running and due and batch.updated_at < now - STALLED_AFTER
+        if not held:
             job_id = batch_job_id(batch.id)
-        elif dead_lease:
-            # Its worker died; arq would re-run the job only after its in-progress key
-            # expires. A rescue job takes over now; the lease keeps the two apart.
-            job_id = rescue_job_id(batch.id, batch.attempts)
+        elif sending or stalled:
+            bucket = int(now.timestamp() // STALLED_AFTER.total_seconds())
+            job_id = rescue_job_id(batch.id, batch.attempts, bucket)
         else:
-            continue
+            continue  # its job is waiting in the queue
         defer = batch.next_attempt_at if batch.status == BatchStatus.RETRY else None
         job = await rt.redis.enqueue_job(
             SEND_BATCH, batch.id, batch.channel, _job_id=job_id, _defer_until=defer

@@ -167,3 +167,32 @@ async def _batches(db: Database, channel: str | None = None) -> list[int]:
         query = query.where(DeliveryBatch.channel == channel)
     async with db.transaction() as session:
         return list((await session.execute(query)).scalars())
+
+
+async def test_a_job_whose_worker_died_before_the_claim_is_rescued(
+    hub_settings: Settings,
+    db: Database,
+    queue: ArqRedis,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    # kill -9 between arq picking the job and the claim: the job stays "in progress" (for
+    # arq, until the longest job timeout + 10 s) and the batch stays 'queued'.
+    town = await seed(db, [Person(line=True, ward="141313") for _ in range(5)])
+    broadcast_id = await make_broadcast(db, ["line"])
+    await begin_delivery(ctx, broadcast_id)
+    batch_id = await only_batch(db, "line")
+    await queue.set(f"arq:in-progress:delivery:batch:{batch_id}", b"1", px=4000)
+    assert await reconcile(runtime(ctx)) == 0  # a fresh batch: its job may still claim it
+    async with db.transaction() as session:
+        await session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch_id)
+            .values(updated_at=utcnow() - dt.timedelta(minutes=2))
+        )
+    assert await reconcile(runtime(ctx)) == 1  # stalled: a rescue job takes over
+
+    await run_worker(hub_settings)
+    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert len(sandboxes.line.base.log.entries(path=MULTICAST)) == 1
+    assert await broadcast_status(db, broadcast_id) == "completed"
