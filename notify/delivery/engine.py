@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,9 +27,10 @@ from notify.db import utcnow
 from notify.delivery.planner import Planner, new_planner, pending_rows_query, plan_pending
 from notify.delivery.queue import enqueue_batches
 from notify.delivery.runtime import DeliveryRuntime, runtime
-from notify.delivery.snapshot import snapshot_recipients
+from notify.delivery.snapshot import Snapshot, snapshot_and_plan
 from notify.delivery.tables import (
     ACTIVE_BATCH_STATUSES,
+    BatchStatus,
     Delivery,
     DeliveryBatch,
     DeliveryRun,
@@ -58,18 +59,30 @@ async def begin_delivery(ctx: Mapping[str, Any], broadcast_id: int) -> None:
         broadcast = await session.get(Broadcast, broadcast_id)
         if broadcast is None or broadcast.status not in (SENDING, PAUSED):
             return
-    await take_snapshot(rt, broadcast)
-    await plan_broadcast(rt, broadcast_id)
+    snapshot = await take_snapshot(rt, broadcast)
+    if snapshot is None:  # a re-run: the snapshot exists; make sure its batches are queued
+        async with rt.db.transaction() as session:
+            batches = await session.execute(
+                select(DeliveryBatch.id, DeliveryBatch.channel).where(
+                    DeliveryBatch.broadcast_id == broadcast_id,
+                    DeliveryBatch.status == BatchStatus.QUEUED,
+                )
+            )
+            pairs = [(batch_id, channel) for batch_id, channel in batches]
+    else:
+        pairs = snapshot.batches
+    await enqueue_batches(rt.redis, pairs)
+    await plan_broadcast(rt, broadcast_id)  # rows the snapshot could not place, if any
     await maybe_finish(rt, broadcast_id)
 
 
-async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> bool:
-    """Insert the recipients once; False when an earlier run already did."""
+async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> Snapshot | None:
+    """Insert the recipients, planned, once; None when an earlier run already did."""
     now = utcnow()
     try:
         async with rt.db.transaction() as session:
             if await session.get(DeliveryRun, broadcast.id) is not None:
-                return False
+                return None
             run = DeliveryRun(
                 broadcast_id=broadcast.id,
                 unit_mode=await _unit_mode(rt, now),
@@ -78,25 +91,36 @@ async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> bool:
             )
             session.add(run)
             await session.flush()  # claims the broadcast: a racing run fails here
-            run.recipients = await snapshot_recipients(session, broadcast, rt.city, now)
+            snapshot = await snapshot_and_plan(
+                session, broadcast, rt.city, now, rt.sizes(), run.unit_mode
+            )
+            run.recipients = snapshot.recipients
             audit.record(
                 session,
                 audit.SYSTEM,
                 "delivery.snapshot",
                 target_type="broadcast",
                 target_id=broadcast.id,
-                recipients=run.recipients,
+                recipients=snapshot.recipients,
+                held=snapshot.held,
+                batches=len(snapshot.batches),
             )
     except IntegrityError:
-        return False
+        return None
     if not rt.db.is_sqlite:
-        # The planner's UPDATE … WHERE id IN (…) needs fresh statistics: with the table's last
-        # ones (often "empty") PostgreSQL scans every row for each batch.
+        # Fresh statistics for the per-batch statements that follow (the table's last ones
+        # are often "empty", and PostgreSQL then plans scans instead of index lookups).
         async with rt.db.engine.connect() as conn:
             await conn.execute(text("ANALYZE deliveries"))
             await conn.commit()
-    log.info("broadcast %s: %s recipients snapshotted", broadcast.id, run.recipients)
-    return True
+    log.info(
+        "broadcast %s: %s recipients in %s batches, %s held",
+        broadcast.id,
+        snapshot.recipients,
+        len(snapshot.batches),
+        snapshot.held,
+    )
+    return snapshot
 
 
 async def _unit_mode(rt: DeliveryRuntime, now: dt.datetime) -> str:
@@ -192,7 +216,8 @@ async def release_held(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime)
                 .where(
                     Delivery.broadcast_id == broadcast_id,
                     Delivery.status == DeliveryStatus.HELD,
-                    Delivery.not_before <= now,
+                    # None: quiet hours changed during the snapshot; nothing to wait for.
+                    or_(Delivery.not_before <= now, Delivery.not_before.is_(None)),
                 )
                 .values(status=DeliveryStatus.PENDING, updated_at=now)
             )

@@ -24,7 +24,13 @@ from notify.delivery.engine import (
     release_held,
     take_snapshot,
 )
-from notify.delivery.queue import SEND_BATCH, batch_job_id, job_states, rescue_job_id
+from notify.delivery.queue import (
+    SEND_BATCH,
+    batch_job_id,
+    enqueue_batches,
+    job_states,
+    rescue_job_id,
+)
 from notify.delivery.runtime import DeliveryRuntime
 from notify.delivery.tables import (
     ACTIVE_BATCH_STATUSES,
@@ -84,7 +90,8 @@ async def reconcile(rt: DeliveryRuntime) -> int:
 async def _start_lost_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> None:
     async with rt.db.transaction() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
-    if broadcast is not None and await take_snapshot(rt, broadcast):
+    if broadcast is not None and (snapshot := await take_snapshot(rt, broadcast)) is not None:
+        await enqueue_batches(rt.redis, snapshot.batches)
         log.warning("broadcast %s: start job lost; the reconciler took the snapshot", broadcast_id)
 
 

@@ -1,45 +1,62 @@
-"""The recipient snapshot: one `INSERT … SELECT` when sending starts.
+"""The recipient snapshot, planned in the database: one `INSERT … SELECT` when sending starts.
 
-Who receives a broadcast is decided once, in the database, from the segment rule on the send
-date joined with the residents' usable endpoints on the broadcast's channels:
+Who receives a broadcast is decided once, from the segment rule on the send date joined with
+the residents' usable endpoints on the broadcast's channels:
 
 - policy "all": every usable endpoint of every selected resident;
 - policy "preferred": one endpoint per resident — the resident's preferred channel when it
   is one of the broadcast's, else LINE, then the app (fcm), then email; newest endpoint first.
 
-Nothing passes through Python, so a million recipients cost one statement.
+The same statement plans the send: each recipient's row is numbered within its (channel,
+language, ward) group by a window function, and `number / batch size` picks its batch, made
+just before from the group counts. A row is written once, already 'queued' in its batch (or
+'held' for quiet hours); nothing passes through Python, so a million recipients cost three
+statements. A row the numbering could not place (the data changed between the count and the
+insert) is left 'pending' for the Python planner.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Case, Integer, case, func, insert, literal, select
+from sqlalchemy import (
+    Case,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName
 from notify.city import CityConfig
-from notify.delivery.tables import Delivery, DeliveryStatus
+from notify.delivery.planner import aggregation_unit
+from notify.delivery.quiet import QuietClock
+from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
 from notify.models import Broadcast, Consent, Endpoint, EndpointStatus, Resident
 from segments.compile import segment_residents
 
 # Fallback order after the resident's own preference.
 CHANNEL_ORDER: tuple[str, ...] = (ChannelName.LINE, ChannelName.FCM, ChannelName.EMAIL)
 
-SNAPSHOT_COLUMNS = (
-    "broadcast_id",
-    "resident_id",
-    "endpoint_id",
-    "channel",
-    "ward_code",
-    "language",
-    "status",
-    "attempts",
-    "fallback_rank",
-    "updated_at",
-)
+
+@dataclass(slots=True)
+class Snapshot:
+    recipients: int = 0
+    held: int = 0
+    batches: list[tuple[int, str]] = field(default_factory=list)  # (id, channel), send order
 
 
 def channel_rank(channel_column: Any, preferred_column: Any) -> Case[int]:
@@ -52,10 +69,22 @@ def channel_rank(channel_column: Any, preferred_column: Any) -> Case[int]:
     )
 
 
-async def snapshot_recipients(
-    session: AsyncSession, broadcast: Broadcast, city: CityConfig, now: dt.datetime
-) -> int:
-    """Insert one 'pending' delivery per recipient endpoint; returns how many."""
+def quiet_now(start: Any, end: Any, minute_of_day: int) -> ColumnElement[bool]:
+    """SQL for notify.delivery.quiet.in_quiet_hours at one local minute."""
+    minute = literal(minute_of_day, Integer)
+    return and_(
+        start.is_not(None),
+        end.is_not(None),
+        start != end,
+        or_(
+            and_(start < end, start <= minute, end > minute),
+            and_(start > end, or_(start <= minute, end > minute)),
+        ),
+    )
+
+
+def recipients_query(broadcast: Broadcast, city: CityConfig, now: dt.datetime) -> Select[Any]:
+    """endpoint_id, resident_id, channel, ward_code, language, quiet_start, quiet_end."""
     segment = segment_residents(
         broadcast.segment or {},
         send_date=now,
@@ -64,17 +93,24 @@ async def snapshot_recipients(
         emergency=broadcast.priority == "emergency",
     )
     residents = segment.add_columns(
-        Resident.ward_code, Resident.language, Resident.preferred_channel
+        Resident.ward_code,
+        func.coalesce(Resident.language, "ja").label("language"),
+        Resident.preferred_channel,
+        Resident.quiet_start_min.label("quiet_start"),
+        Resident.quiet_end_min.label("quiet_end"),
     ).subquery("segment")
     channels: Sequence[str] = [c for c in broadcast.channels if c in CHANNEL_ORDER]
+    columns = (
+        Endpoint.id.label("endpoint_id"),
+        Endpoint.resident_id.label("resident_id"),
+        Endpoint.channel.label("channel"),
+        residents.c.ward_code,
+        residents.c.language,
+        residents.c.quiet_start,
+        residents.c.quiet_end,
+    )
     candidates = (
-        select(
-            Endpoint.id.label("endpoint_id"),
-            Endpoint.resident_id.label("resident_id"),
-            Endpoint.channel.label("channel"),
-            residents.c.ward_code,
-            residents.c.language,
-        )
+        select(*columns)
         .join(residents, residents.c.id == Endpoint.resident_id)
         .where(
             Endpoint.status == EndpointStatus.ACTIVE,
@@ -82,42 +118,147 @@ async def snapshot_recipients(
             Endpoint.channel.in_(channels),
         )
     )
-    if broadcast.channel_policy == "preferred":
-        ranked = candidates.add_columns(
-            func.row_number()
-            .over(
-                partition_by=Endpoint.resident_id,
-                order_by=(
-                    channel_rank(Endpoint.channel, residents.c.preferred_channel),
-                    Endpoint.id.desc(),
-                ),
+    if broadcast.channel_policy != "preferred":
+        return candidates
+    rank = channel_rank(Endpoint.channel, residents.c.preferred_channel)
+    ranked = candidates.add_columns(
+        func.row_number()
+        .over(partition_by=Endpoint.resident_id, order_by=(rank, Endpoint.id.desc()))
+        .label("rn")
+    ).subquery("ranked")
+    return select(*(ranked.c[c.name] for c in columns)).where(ranked.c.rn == 1)
+
+
+async def snapshot_and_plan(
+    session: AsyncSession,
+    broadcast: Broadcast,
+    city: CityConfig,
+    now: dt.datetime,
+    sizes: Mapping[str, int],
+    unit_mode: str,
+) -> Snapshot:
+    """Insert every recipient's delivery row, already in its batch; returns what was made."""
+    local = now.astimezone(city.tz)
+    src = recipients_query(broadcast, city, now).subquery("recipients")
+    held = (
+        false()
+        if broadcast.priority == "emergency"
+        else quiet_now(src.c.quiet_start, src.c.quiet_end, local.hour * 60 + local.minute)
+    )
+    ward_key = func.coalesce(src.c.ward_code, "")
+    out = Snapshot()
+
+    # 1. The batches, from the group counts (sending rows only).
+    counts = await session.execute(
+        select(src.c.channel, src.c.language, src.c.ward_code, func.count())
+        .where(~held)
+        .group_by(src.c.channel, src.c.language, src.c.ward_code)
+    )
+    batch_rows: list[dict[str, Any]] = []
+    for channel, language, ward_code, count in counts:
+        size = sizes[channel]
+        for seq in range((count + size - 1) // size):
+            is_line = channel == ChannelName.LINE
+            batch_rows.append(
+                {
+                    "broadcast_id": broadcast.id,
+                    "channel": channel,
+                    "seq": seq,
+                    "language": language,
+                    "ward_code": ward_code,
+                    "size": min(size, count - seq * size),
+                    "status": BatchStatus.QUEUED,
+                    "retry_key": str(uuid.uuid4()) if is_line else None,
+                    "retry_key_size": min(size, count - seq * size) if is_line else None,
+                    "attempts": 0,
+                    "aggregation_unit": (
+                        aggregation_unit(broadcast.id, ward_code, unit_mode) if is_line else None
+                    ),
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
-            .label("rn")
-        ).subquery("ranked")
-        source = select(
-            ranked.c.endpoint_id,
-            ranked.c.resident_id,
-            ranked.c.channel,
-            ranked.c.ward_code,
-            ranked.c.language,
-        ).where(ranked.c.rn == 1)
-    else:
-        source = candidates
-    final = source.subquery("recipients")
-    statement = insert(Delivery).from_select(
-        list(SNAPSHOT_COLUMNS),
-        select(
-            literal(broadcast.id),
-            final.c.resident_id,
-            final.c.endpoint_id,
-            final.c.channel,
-            final.c.ward_code,
-            func.coalesce(final.c.language, literal("ja")),
-            literal(DeliveryStatus.PENDING.value),
-            literal(0, Integer),
-            literal(0, Integer),
-            literal(now, Delivery.updated_at.type),
+    if batch_rows:
+        await session.execute(insert(DeliveryBatch), batch_rows)
+
+    # 2. The rows, each numbered within its group and joined to its batch.
+    size_of = case(*((src.c.channel == name, n) for name, n in sizes.items()), else_=500)
+    number = func.row_number().over(
+        partition_by=(src.c.channel, src.c.language, ward_key, held), order_by=src.c.endpoint_id
+    )
+    numbered = select(
+        src,
+        held.label("held"),
+        (number - 1).self_group().op("/", precedence=8)(size_of).label("chunk"),
+    ).subquery("numbered")
+    batch = DeliveryBatch.__table__.alias("batch")
+    placed = numbered.outerjoin(
+        batch,
+        and_(
+            ~numbered.c.held,
+            batch.c.broadcast_id == broadcast.id,
+            batch.c.channel == numbered.c.channel,
+            batch.c.language == numbered.c.language,
+            func.coalesce(batch.c.ward_code, "") == func.coalesce(numbered.c.ward_code, ""),
+            batch.c.seq == numbered.c.chunk,
         ),
     )
-    result = await session.execute(statement)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    status = case(
+        (numbered.c.held, DeliveryStatus.HELD.value),
+        (batch.c.id.is_not(None), DeliveryStatus.QUEUED.value),
+        else_=DeliveryStatus.PENDING.value,
+    )
+    rows = select(
+        literal(broadcast.id),
+        numbered.c.resident_id,
+        numbered.c.endpoint_id,
+        numbered.c.channel,
+        numbered.c.ward_code,
+        numbered.c.language,
+        status,
+        batch.c.id,
+        literal(0, Integer),
+        literal(0, Integer),
+        literal(now, Delivery.updated_at.type),
+    ).select_from(placed)
+    columns = ["broadcast_id", "resident_id", "endpoint_id", "channel", "ward_code"]
+    columns += ["language", "status", "batch_id", "attempts", "fallback_rank", "updated_at"]
+    result = await session.execute(insert(Delivery).from_select(columns, rows))
+    out.recipients = int(result.rowcount)  # type: ignore[attr-defined]
+
+    # 3. Held rows learn when their window opens (a few distinct quiet-hour settings).
+    out.held = await _hold_until(session, broadcast.id, QuietClock(now, city.tz))
+    ids = await session.execute(
+        select(DeliveryBatch.id, DeliveryBatch.channel)
+        .where(DeliveryBatch.broadcast_id == broadcast.id)
+        .order_by(DeliveryBatch.seq, DeliveryBatch.channel, DeliveryBatch.id)
+    )
+    out.batches = [(batch_id, channel) for batch_id, channel in ids]
+    return out
+
+
+async def _hold_until(session: AsyncSession, broadcast_id: int, clock: QuietClock) -> int:
+    pairs = await session.execute(
+        select(Resident.quiet_start_min, Resident.quiet_end_min, func.count())
+        .join(Delivery, Delivery.resident_id == Resident.id)
+        .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.HELD)
+        .group_by(Resident.quiet_start_min, Resident.quiet_end_min)
+    )
+    held = 0
+    for start, end, count in pairs.all():
+        held += count
+        residents = select(Resident.id).where(
+            Resident.quiet_start_min == start, Resident.quiet_end_min == end
+        )
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.broadcast_id == broadcast_id,
+                Delivery.status == DeliveryStatus.HELD,
+                Delivery.resident_id.in_(residents),
+            )
+            # None: the resident changed quiet hours meanwhile; release_held lets it go.
+            .values(not_before=clock.held_until(start, end))
+            .execution_options(synchronize_session=False)
+        )
+    return held

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from notify.db import Database
 from notify.delivery.engine import begin_delivery
@@ -127,3 +127,37 @@ async def test_a_template_error_fails_the_batch_without_sending(
         codes = (await session.execute(select(Delivery.status, Delivery.error_code))).all()
     assert set(codes) == {("failed", "template_error")}
     assert await broadcast_status(db, broadcast_id) == "failed"
+
+
+async def test_the_snapshot_places_every_row_in_a_batch_in_one_go(
+    hub_settings: Settings, db: Database, queue: ArqRedis
+) -> None:
+    from tests.delivery.conftest import WorkerContext
+
+    people = [Person(fcm=True, ward="141313") for _ in range(230)]
+    people += [Person(fcm=True, ward="141321", language="en") for _ in range(40)]
+    await seed(db, people)
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    async with WorkerContext(hub_settings, queue) as ctx:  # chunk_size_fcm = 100
+        await begin_delivery(ctx, broadcast_id)
+    async with db.transaction() as session:
+        batches = (
+            await session.execute(select(DeliveryBatch).order_by(DeliveryBatch.id))
+        ).scalars()
+        layout = [(b.ward_code, b.language, b.seq, b.size) for b in batches]
+        per_batch = dict(
+            (
+                await session.execute(
+                    select(Delivery.batch_id, func.count()).group_by(Delivery.batch_id)
+                )
+            ).all()
+        )
+        statuses_ = set((await session.execute(select(Delivery.status))).scalars())
+    assert statuses_ == {"queued"}  # nothing left for the Python planner
+    assert sorted(layout) == [
+        ("141313", "ja", 0, 100),
+        ("141313", "ja", 1, 100),
+        ("141313", "ja", 2, 30),
+        ("141321", "en", 0, 40),
+    ]
+    assert sorted(per_batch.values()) == [30, 40, 100, 100]
