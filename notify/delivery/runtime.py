@@ -38,6 +38,7 @@ class DeliveryRuntime:
     buckets: Mapping[str, Bucket]
     renders: RenderCache
     in_flight: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    lane: str | None = None  # the FCM or email lane this process runs (notify.delivery.lanes)
     lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found the lane busy
 
     def batch_size(self, channel: str) -> int:

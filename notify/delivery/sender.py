@@ -33,6 +33,7 @@ from sqlalchemy import select
 from channels.base import ChannelName, DeliveryResult, Recipient, SendContext
 from notify.db import utcnow
 from notify.delivery import batches as batch_state
+from notify.delivery import lanes
 from notify.delivery.ratelimit import TooLong
 from notify.delivery.record import BatchRow
 from notify.delivery.render_cache import RenderFailed
@@ -93,36 +94,45 @@ async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = N
 
 
 async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
-    """FCM and email: one batch at a time per process (that bounds a crash's repeat), sent
-    back to back. The job that finds its process's lane free runs the lane: its own batch,
-    then the channel's next due batches straight from the database, until none is left or
-    the budget is spent. A job that finds the lane busy just leaves: its batch is 'queued'
-    in the database and the running lane takes it (`lane_calls` makes sure the lane looks
-    once more before it stops). No job waits in a worker slot another channel could use."""
-    slot = rt.slot(channel)
-    if slot.locked():
+    """FCM and email: see notify.delivery.lanes. A job whose channel's lane runs in this
+    process leaves its batch to it (`lane_calls` makes the lane look once more before it
+    stops); a job that meets the other channel's lane here comes back later, probably to
+    another process; a job that finds the process free starts a lane, for its own channel or
+    for one that has work and no lane anywhere."""
+    if rt.lane == channel:
         rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
         return "in lane"
+    if rt.lane is not None:
+        raise Retry(defer=1.0 + secrets.randbelow(1000) / 1000)
+    lane = await lanes.choose_lane(rt, channel)
+    if rt.lane is not None:  # another job started a lane while we looked
+        raise Retry(defer=1.0 + secrets.randbelow(1000) / 1000)
+    rt.lane = lane
     started = time.monotonic()
-    async with slot:
-        opened = await batch_state.open_attempt(rt, batch_id)
+    sent = 0
+    try:
+        await lanes.mark_lane(rt, lane)
+        opened = await batch_state.open_attempt(rt, batch_id) if lane == channel else "other"
         if isinstance(opened, float):
             raise Retry(defer=opened)  # not due yet / leased elsewhere: this job comes back
-        sent = 0
         while True:
             if isinstance(opened, batch_state.Attempt):
                 await _attempt(rt, opened)  # a retry is picked up again when it is due
                 sent += 1
+                await lanes.mark_lane(rt, lane)
             if time.monotonic() - started > LANE_BUDGET_S:
                 raise Retry(defer=0.01)  # hand over to a fresh run of this job
-            rt.lane_calls[channel] = 0
-            opened = await batch_state.open_attempt(rt, None, channel=channel)
+            rt.lane_calls[lane] = 0
+            opened = await batch_state.open_attempt(rt, None, channel=lane)
             if opened == "none":
-                if rt.lane_calls.get(channel, 0):
+                if rt.lane_calls.get(lane, 0):
                     continue  # a job came by meanwhile: look once more
                 break
-    await batch_state.requeue_retries(rt, channel)
-    return f"lane: {sent} batches"
+    finally:
+        rt.lane = None
+        await lanes.unmark_lane(rt, lane)
+    await batch_state.requeue_retries(rt, lane)
+    return f"{lane} lane: {sent} batches"
 
 
 async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float | None:

@@ -1,0 +1,80 @@
+"""Lanes: how FCM and email batches are sent, at most one batch in flight per process.
+
+FCM and SMTP have no idempotency key, so a worker killed mid-batch repeats that batch;
+sending one batch at a time per process bounds the repeat to one batch per kill. A lane is
+a send job that, after its own batch, keeps taking the channel's next due batch from the
+database until none is left (or its time budget is spent, when it hands over to a fresh
+job): back-to-back batches, and no job waiting in a worker slot.
+
+A process runs one lane at a time, FCM *or* email: an SMTP message is a conversation of
+round trips and crawls when its replies queue behind a hundred concurrent FCM requests in
+the same event loop. Which lane a free process starts is balanced across processes through
+a small registry in Redis (a sorted set per channel, member = worker, score = until when):
+a job for a channel that already has a lane starts a lane for a channel that has work and
+none. Losing the registry (a Redis wipe) only makes the balance worse for a while.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from sqlalchemy import exists, select
+
+from notify.db import utcnow
+from notify.delivery.runtime import IN_FLIGHT_PER_PROCESS, DeliveryRuntime
+from notify.delivery.tables import BatchStatus, DeliveryBatch
+from notify.models import Broadcast
+
+LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 1)
+REGISTRY_TTL_S = 30.0
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _key(channel: str) -> str:
+    return f"delivery:lanes:{channel}"
+
+
+async def mark_lane(rt: DeliveryRuntime, channel: str) -> None:
+    """This process runs (still) a lane of `channel`."""
+    await rt.redis.zadd(_key(channel), {WORKER_ID: time.time() + REGISTRY_TTL_S})
+
+
+async def unmark_lane(rt: DeliveryRuntime, channel: str) -> None:
+    await rt.redis.zrem(_key(channel), WORKER_ID)
+
+
+async def _lanes_running(rt: DeliveryRuntime) -> dict[str, int]:
+    now = time.time()
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for channel in LANE_CHANNELS:
+            pipe.zcount(_key(channel), now, "+inf")
+        counts = await pipe.execute()
+    return dict(zip(LANE_CHANNELS, (int(c) for c in counts), strict=True))
+
+
+async def _has_due_work(rt: DeliveryRuntime, channel: str) -> bool:
+    now = utcnow()
+    query = select(
+        exists().where(
+            DeliveryBatch.channel == channel,
+            DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY)),
+            (DeliveryBatch.next_attempt_at.is_(None)) | (DeliveryBatch.next_attempt_at <= now),
+            DeliveryBatch.broadcast_id == Broadcast.id,
+            Broadcast.status == "sending",
+        )
+    )
+    async with rt.db.transaction() as session:
+        return bool(await session.scalar(query))
+
+
+async def choose_lane(rt: DeliveryRuntime, asked: str) -> str:
+    """The lane a free process should start when a job of channel `asked` arrives."""
+    running = await _lanes_running(rt)
+    if not running.get(asked):
+        return asked
+    for other in sorted(LANE_CHANNELS, key=lambda c: running.get(c, 0)):
+        if other != asked and not running.get(other) and await _has_due_work(rt, other):
+            return other
+    return asked
