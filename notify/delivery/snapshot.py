@@ -36,6 +36,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -180,6 +181,12 @@ async def snapshot_and_plan(
             )
     if batch_rows:
         await session.execute(insert(DeliveryBatch), batch_rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # The join below needs to know the batch rows exist (it sees this transaction's
+        # rows); with the table's old statistics PostgreSQL would loop over it per row.
+        # And the numbering sorts every recipient: let it sort in memory.
+        await session.execute(text("ANALYZE delivery_batches"))
+        await session.execute(text("SET LOCAL work_mem = '128MB'"))
 
     # 2. The rows, each numbered within its group and joined to its batch.
     size_of = case(*((src.c.channel == name, n) for name, n in sizes.items()), else_=500)
