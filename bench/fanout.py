@@ -56,6 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--real-limits", action="store_true")
     parser.add_argument("--limit-scale", type=float, default=1.0)
     parser.add_argument("--smtp-per-s", type=float, default=5000.0, help="hub SMTP limit")
+    parser.add_argument("--smtp-connections", type=int, default=None, help="per email batch")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-client runs")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -93,6 +94,8 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         children.start_sandbox(limits=args.real_limits)
         info = children.sandbox_info
         extra = {"HUB_RATE_LIMITS_ENABLED": "true" if args.real_limits else "false"}
+        if args.smtp_connections:
+            extra["HUB_SMTP_CONNECTIONS"] = str(args.smtp_connections)
         if args.real_limits:
             await set_sandbox_limits(info, args.limit_scale)
             extra["HUB_LINE_MULTICAST_PER_S"] = str(LINE_PER_S * args.limit_scale)
