@@ -9,7 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.delivery.record import BatchRow
@@ -37,10 +37,15 @@ async def insert_fallbacks(
     by_resident = {row.resident_id: row for row in failed}
     resident_ids = list(by_resident)
     tried: dict[int, set[str]] = defaultdict(set)
+    # Through the residents' endpoints and the (broadcast, endpoint) key: no index on
+    # deliveries.resident_id to maintain on every one of a million status changes.
     for resident_id, channel in await session.execute(
-        select(Delivery.resident_id, Delivery.channel).where(
-            Delivery.resident_id.in_(resident_ids), Delivery.broadcast_id == broadcast_id
+        select(Endpoint.resident_id, Endpoint.channel)
+        .join(
+            Delivery,
+            and_(Delivery.broadcast_id == broadcast_id, Delivery.endpoint_id == Endpoint.id),
         )
+        .where(Endpoint.resident_id.in_(resident_ids))
     ):
         tried[resident_id].add(channel)
     candidates = await session.execute(

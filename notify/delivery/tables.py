@@ -60,8 +60,6 @@ class Delivery(Base):
             sqlite_where=text("status IN ('pending', 'held')"),
         ),
         Index("ix_deliveries_batch_id", "batch_id"),
-        # Fallback ("which channels did this resident get already?") and data requests.
-        Index("ix_deliveries_resident_broadcast", "resident_id", "broadcast_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
