@@ -196,13 +196,3 @@ class WorkerContext:
 async def ctx(hub_settings: Settings, queue: ArqRedis) -> AsyncIterator[dict[str, Any]]:
     async with WorkerContext(hub_settings, queue) as built:
         yield built
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # sandbox.line (another area, in progress) still stores request state under str keys;
-    # aiohttp warns about it and pytest turns the warning into a 500 inside the sandbox.
-    for item in items:
-        if "tests/delivery/" in str(item.fspath):
-            item.add_marker(
-                pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-            )
