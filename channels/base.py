@@ -118,8 +118,9 @@ class Channel(Protocol):
     ) -> list[DeliveryResult]:
         """Deliver `message` to every recipient; one result per recipient, in order.
 
-        Raises only for failures of the whole call that are not about recipients (for example
-        AlreadyAccepted on a LINE retry-key repeat); never lets an SDK error escape.
+        A repeat that the provider recognises (LINE's 409 to a retry key) is reported as
+        sent, with the accepted request's id. Raises only for failures of the whole call that
+        are not about recipients (RateLimited, bad credentials); never lets an SDK error escape.
         """
         ...
 

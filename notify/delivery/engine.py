@@ -37,6 +37,7 @@ from notify.delivery.tables import (
     DeliveryStatus,
 )
 from notify.models import Broadcast
+from notify.stats.insight import unit_mode_for
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ PAUSED = "paused"
 CANCELLED = "cancelled"
 COMPLETED = "completed"
 FAILED = "failed"
-LINE_UNIT_CAP = 1000  # distinct custom aggregation unit names per channel and month
-LINE_UNIT_MARGIN = 50
 PLAN_LOCK_MS = 30_000  # renewed after every page; a dead planner's lock ends soon
 ALL_FAILED = "全件の配信に失敗しました / every delivery failed"
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -79,13 +78,14 @@ async def begin_delivery(ctx: Mapping[str, Any], broadcast_id: int) -> None:
 async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> Snapshot | None:
     """Insert the recipients, planned, once; None when an earlier run already did."""
     now = utcnow()
+    unit_mode = await _unit_mode(rt, broadcast.id)  # may ask LINE: outside the transaction
     try:
         async with rt.db.transaction() as session:
             if await session.get(DeliveryRun, broadcast.id) is not None:
                 return None
             run = DeliveryRun(
                 broadcast_id=broadcast.id,
-                unit_mode=await _unit_mode(rt, now),
+                unit_mode=unit_mode,
                 snapshot_at=now,
                 recipients=0,
             )
@@ -123,21 +123,11 @@ async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> Snapshot |
     return snapshot
 
 
-async def _unit_mode(rt: DeliveryRuntime, now: dt.datetime) -> str:
-    """One LINE aggregation unit per ward while the month's cap allows, else per broadcast."""
-    local = now.astimezone(JST)
-    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    async with rt.db.transaction() as session:
-        used = (
-            await session.execute(
-                select(func.count(func.distinct(DeliveryBatch.aggregation_unit))).where(
-                    DeliveryBatch.aggregation_unit.is_not(None),
-                    DeliveryBatch.created_at >= month_start.astimezone(dt.UTC),
-                )
-            )
-        ).scalar_one()
-    needed = len(rt.city.wards) + 1
-    return "ward" if used + needed <= LINE_UNIT_CAP - LINE_UNIT_MARGIN else "broadcast"
+async def _unit_mode(rt: DeliveryRuntime, broadcast_id: int) -> str:
+    """One LINE aggregation unit per ward while the month's cap allows, else one per
+    broadcast, else none (the statistics side owns the count of names used)."""
+    ctx = {"settings": rt.settings, "db": rt.db, "redis": rt.redis}
+    return await unit_mode_for(ctx, broadcast_id)
 
 
 @asynccontextmanager

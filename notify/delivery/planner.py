@@ -39,8 +39,12 @@ class PlanStats:
     held: int = 0
 
 
-def aggregation_unit(broadcast_id: int, ward_code: str | None, unit_mode: str) -> str:
-    """LINE custom aggregation unit: [A-Za-z0-9_], at most 30 characters."""
+def aggregation_unit(broadcast_id: int, ward_code: str | None, unit_mode: str) -> str | None:
+    """LINE custom aggregation unit: [A-Za-z0-9_], at most 30 characters. None when the
+    month's cap of unit names is near (`notify.stats.insight.UnitPlanner`): the message
+    still goes out, its LINE opens are then "not measured"."""
+    if unit_mode == "none":
+        return None
     if unit_mode == "ward" and ward_code:
         return f"b{broadcast_id}_{ward_code}"
     return f"b{broadcast_id}"

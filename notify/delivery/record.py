@@ -93,14 +93,31 @@ async def record_results(
         out.failed += await _mark(session, ids, now, status=DeliveryStatus.FAILED, code=code)
     for code, ids in retry.items():
         out.retrying += await _mark(session, ids, now, status=DeliveryStatus.QUEUED, code=code)
-    dead = EndpointStatus.BLOCKED if channel == ChannelName.LINE else EndpointStatus.PRUNED
     for code, endpoint_ids in prune.items():
-        await session.execute(
-            update(Endpoint)
-            .where(Endpoint.id.in_(endpoint_ids), Endpoint.status == EndpointStatus.ACTIVE)
-            .values(status=dead, last_error=code[:200], updated_at=now)
-        )
+        await prune_endpoints(session, channel, endpoint_ids, code=code, now=now)
     return out
+
+
+async def prune_endpoints(
+    session: AsyncSession,
+    channel: str,
+    endpoint_ids: Sequence[int],
+    *,
+    code: str,
+    now: dt.datetime,
+) -> int:
+    """Stop sending to endpoints the provider called dead (LINE: blocked; others: pruned).
+
+    Only active endpoints change, so a repeat changes nothing; returns how many changed.
+    Also used by the email bounce intake (`notify.registry.bounces`).
+    """
+    dead = EndpointStatus.BLOCKED if channel == ChannelName.LINE else EndpointStatus.PRUNED
+    result = await session.execute(
+        update(Endpoint)
+        .where(Endpoint.id.in_(endpoint_ids), Endpoint.status == EndpointStatus.ACTIVE)
+        .values(status=dead, last_error=code[:200], updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def _mark(

@@ -20,6 +20,7 @@ Crash safety, step by step:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -30,7 +31,7 @@ from typing import Any
 from arq import Retry
 from sqlalchemy import select
 
-from channels.base import ChannelName, DeliveryResult, Recipient, SendContext
+from channels.base import ChannelName, DeliveryResult, PushMessage, Recipient, SendContext
 from notify.db import utcnow
 from notify.delivery import batches as batch_state
 from notify.delivery import lanes
@@ -48,6 +49,8 @@ from notify.errors import (
     TransientChannelError,
 )
 from notify.models import Broadcast
+from notify.stats.metrics import record_send
+from notify.stats.tracking import broadcast_open_ref, email_links
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,8 @@ async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float |
             return None
         try:
             message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)
+            if batch.channel == ChannelName.FCM:
+                message = _with_open_ref(rt, message, broadcast.id)
         except RenderFailed as failed:
             log.warning(
                 "broadcast %s %s/%s: %s", broadcast.id, batch.channel, batch.language, failed
@@ -167,6 +172,7 @@ async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float |
             sending = time.monotonic()
             outcome = await _send(rt, batch.channel, rows, message, context, broadcast)
             sent_s = time.monotonic() - sending
+            await _count_for_metrics(rt, batch.channel, outcome.results, sent_s)
         if outcome.rate_limited_s:
             await rt.limiter.penalize(rt.buckets[batch.channel], outcome.rate_limited_s)
         recording = time.monotonic()
@@ -187,6 +193,27 @@ async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float |
     return next_try
 
 
+async def _count_for_metrics(
+    rt: DeliveryRuntime, channel: str, results: Sequence[DeliveryResult], latency_s: float
+) -> None:
+    """Prometheus counters live in Redis (every worker process adds to them); a failure
+    here is logged, never allowed to fail the batch."""
+    try:
+        await record_send(rt.redis, channel, results, latency_s)
+    except Exception:
+        log.warning("could not count %s results for /metrics", channel, exc_info=True)
+
+
+def _with_open_ref(rt: DeliveryRuntime, message: PushMessage, broadcast_id: int) -> PushMessage:
+    """One signed open reference for the whole broadcast in the shared push data: the app
+    returns it with its own device credential (`POST /api/app/opens`), which names the
+    device, so the FCM body stays one serialisation per batch."""
+    if "open_ref" in message.data:
+        return message
+    data = {**message.data, "open_ref": broadcast_open_ref(rt.settings, broadcast_id)}
+    return dataclasses.replace(message, data=data)
+
+
 async def _wait_for_rate(rt: DeliveryRuntime, channel: str, recipients: int) -> None:
     cost = 1 if channel == ChannelName.LINE else recipients  # LINE: one multicast request
     await rt.limiter.acquire(rt.buckets[channel], cost)
@@ -195,15 +222,11 @@ async def _wait_for_rate(rt: DeliveryRuntime, channel: str, recipients: int) -> 
 def _recipients(
     rt: DeliveryRuntime, channel: str, rows: Sequence[BatchRow], broadcast_id: int
 ) -> list[Recipient]:
-    from notify.stats.tracking import email_links, push_extra
-
     out: list[Recipient] = []
     for row in rows:
         extra: dict[str, str] = {}
         if channel == ChannelName.EMAIL:
             extra = email_links(rt.settings, broadcast_id, row.endpoint_id, row.endpoint_token)
-        elif channel == ChannelName.FCM:
-            extra = push_extra(rt.settings, broadcast_id, row.endpoint_id)
         out.append(
             Recipient(
                 endpoint_id=row.endpoint_id,

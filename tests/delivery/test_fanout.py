@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
 from notify.db import Database
@@ -13,6 +14,8 @@ from notify.delivery.engine import begin_delivery
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
 from notify.models import Endpoint
 from notify.settings import Settings
+from notify.stats.metrics import LATENCY_KEY, MESSAGES_KEY
+from notify.stats.tracking import ANY_DEVICE, verify_app_ref
 from sandbox.runner import SandboxHandles
 from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, statuses
 from tests.delivery.conftest import run_worker
@@ -80,6 +83,24 @@ async def test_each_endpoint_gets_exactly_one_message(
     assert by_channel["email"] >= 58 // 40 + 1 and by_channel["fcm"] >= 138 // 100 + 1
     assert all(b.size <= {"line": 500, "fcm": 100, "email": 40}[b.channel] for b in batches)
     assert all(b.retry_key for b in batches if b.channel == "line")
+
+    # Push data carries the signed open reference the app returns with its device credential.
+    pushes = sandboxes.fcm.state.log.entries(path="/v1/")
+    refs = {p["body"]["message"]["data"]["open_ref"] for p in pushes}
+    assert len(pushes) == 138 and len(refs) == 1
+    pair = verify_app_ref(hub_settings, refs.pop())
+    assert pair is not None and (pair.broadcast_id, pair.endpoint_id) == (broadcast_id, ANY_DEVICE)
+
+    # /metrics counts what the workers sent (kept in Redis: several worker processes add up).
+    async with Redis.from_url(hub_settings.redis_url) as redis:
+        counted = await redis.hgetall(MESSAGES_KEY)
+        latency = await redis.hgetall(LATENCY_KEY.format(channel="line"))
+    assert {k.decode(): int(v) for k, v in counted.items()} == {
+        "line|sent": 628,
+        "fcm|sent": 138,
+        "email|sent": 58,
+    }
+    assert sum(int(v) for k, v in latency.items() if k != b"sum") == len(multicasts)
 
 
 async def test_an_empty_segment_completes_at_once(
