@@ -136,6 +136,9 @@ def _settings_from_sandbox(info: dict[str, Any]) -> dict[str, Any]:
         "line_channel_access_token": info["line"]["access_token"],
         # The sandbox never calls our webhook; residents in the demo are made by the demo data.
         "line_channel_secret": "sandbox-line-channel-secret",
+        # LIFF form tokens: issued by the sandbox's LINE Login (`POST /_sandbox/login/tokens`).
+        "line_login_api_url": info["line"]["url"],
+        "line_login_channel_id": info["line"].get("login_channel_id", ""),
         "fcm_api_url": info["fcm"]["url"],
         "fcm_project_id": info["fcm"]["project_id"],
         "fcm_credentials_file": Path(info["fcm"]["credentials_file"]),
@@ -169,9 +172,13 @@ async def _prepare(settings: Settings, residents: int) -> list[tuple[str, str]]:
         async with db.sessionmaker() as session:
             have = await session.scalar(select(func.count()).select_from(Resident))
         if not have and residents:
+            from notify.demo_broadcasts import send_demo_broadcasts
             from notify.synthetic import load_demo_city
 
-            await load_demo_city(db, load_city(settings.city_config), residents=residents)
+            city = load_city(settings.city_config)
+            await load_demo_city(db, city, residents=residents)
+            # Sent by the worker once it starts: the analyst's pages then have numbers.
+            await send_demo_broadcasts(settings, db, city)
     finally:
         await db.close()
     return logins
@@ -190,5 +197,11 @@ def _print_banner(settings: Settings, logins: list[tuple[str, str]]) -> None:
     if logins:
         lines.append(f"  demo staff (password '{DEMO_PASSWORD}'):")
         lines += [f"    {login:<9} {name}" for login, name in logins]
+    if settings.demo and settings.line_login_channel_id:
+        lines += [
+            "  LIFF form (/api/liff/profile) with a sandbox LINE Login token:",
+            f"    POST {settings.line_login_api_url}/_sandbox/login/tokens",
+            f'    {{"userId": "U<32 hex>", "channelId": "{settings.line_login_channel_id}"}}',
+        ]
     lines += ["  Ctrl-C stops everything.", "=" * 72, ""]
     print("\n".join(lines), flush=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -44,6 +45,9 @@ def test_demo_hub_starts_from_nothing_and_stops_cleanly(tmp_path: Path) -> None:
         assert (tmp_path / "data" / "hub.db").exists()  # SQLite under the data dir
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/mode/public", timeout=5) as r:
             assert json.loads(r.read())["mode"] == "normal"
+        # The demo's two broadcasts went through the workflow and the worker sent them.
+        sent = _wait_for_demo_sends(tmp_path / "data" / "hub.db", deadline=time.monotonic() + 90)
+        assert len(sent) == 2 and all(n > 0 for n in sent.values()), sent
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=30)[0].decode()
@@ -54,3 +58,18 @@ def test_demo_hub_starts_from_nothing_and_stops_cleanly(tmp_path: Path) -> None:
         ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
     ).stdout.split()
     assert leftovers == []
+
+
+def _wait_for_demo_sends(database: Path, *, deadline: float) -> dict[str, int]:
+    query = (
+        "SELECT b.title, COUNT(d.broadcast_id) FROM broadcasts b LEFT JOIN deliveries d"
+        " ON d.broadcast_id = b.id AND d.status = 'sent' GROUP BY b.id, b.title"
+    )
+    sent: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database, timeout=10) as conn:
+            sent = dict(conn.execute(query).fetchall())
+        if len(sent) == 2 and all(sent.values()):
+            break
+        time.sleep(1)
+    return sent
