@@ -95,9 +95,13 @@ class SandboxHandles:
             out["smtp"] = self.smtp.describe()
         if self.line is not None:
             out["line"] = {"url": self.line.url}
-            token = getattr(sys.modules.get("sandbox.line"), "SANDBOX_TOKEN", None)
+            line_module = sys.modules.get("sandbox.line")
+            token = getattr(line_module, "SANDBOX_TOKEN", None)
             if token:
                 out["line"]["access_token"] = token
+            login_channel = getattr(line_module, "SANDBOX_LOGIN_CHANNEL_ID", None)
+            if login_channel:  # LINE Login (LIFF) runs on the same host
+                out["line"]["login_channel_id"] = login_channel
         if self.notes:
             out["notes"] = self.notes
         return out

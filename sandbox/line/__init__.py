@@ -17,15 +17,26 @@ Enforced, as LINE does:
   (JST), 400 beyond; 1,000 rich menus and aliases;
 - insight from what was really delivered: opens drawn with `open_probability` (seeded),
   unique per user and unit; values under 20 come back null; follower counts ready the day
-  after (`insight_delay_days`); aggregation periods ≤ 30 days.
+  after (`insight_delay_days`); aggregation periods ≤ 30 days;
+- LINE Login for the LIFF form (`login_routes`): `/oauth2/v2.1/verify`, `/oauth2/v2.1/revoke`
+  and `/v2/profile` for user access tokens that `POST /_sandbox/login/tokens` issues per user
+  and channel, with expiry (the sandbox clock) and revocation.
 
 Not simulated: webhooks, reply tokens, group/room chats, audiences and narrowcast filters
 (narrowcast reaches every follower, `limit.max` honoured), clicks and media plays (always
 null), delivery delays (sends complete at once), demographic and rich menu insight, the
-per-day message count endpoints, LINE's exact wording of every error message.
+per-day message count endpoints, LINE Login's authorization flow and ID tokens, LINE's exact
+wording of every error message.
 """
 
+from .login_routes import SANDBOX_LOGIN_CHANNEL_ID
 from .server import DEFAULT_SPEC_DIR, SANDBOX_TOKEN, LineSandbox
 from .state import LineConfig
 
-__all__ = ["DEFAULT_SPEC_DIR", "SANDBOX_TOKEN", "LineConfig", "LineSandbox"]
+__all__ = [
+    "DEFAULT_SPEC_DIR",
+    "SANDBOX_LOGIN_CHANNEL_ID",
+    "SANDBOX_TOKEN",
+    "LineConfig",
+    "LineSandbox",
+]

@@ -3,7 +3,9 @@
 Every provider request goes through one middleware, in this order: request log, injected
 faults, bearer token (401), per-endpoint rate limit (429), query and JSON body checked
 against the OpenAPI documents (400 with `details`; the body is parsed once), then the
-handler. Every answer carries `x-line-request-id`.
+handler. Every answer carries `x-line-request-id`. LINE Login's routes (`login_routes`) are
+logged and can be faulted like the rest, but carry a resident's token instead of the
+channel's, so the handler checks it; LINE discloses no rate limits and no spec for them.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from sandbox.common import (
     add_control_routes,
 )
 
-from . import control_routes, insight_routes, message_routes, richmenu_routes
+from . import control_routes, insight_routes, login_routes, message_routes, richmenu_routes
 from .errors import INVALID_TOKEN, MISSING_TOKEN, NOT_FOUND, RATE_LIMITED, LineApiError
 from .faults import FORCED_FAULTS, ForcedFault, ForcedFaults
+from .login_routes import LOGIN_TOKENS, LoginTokens
 from .message_routes import BODY, REQUEST_ID
 from .ratelimit import DEFAULT_LIMITS, SlidingWindowLimiter, rule_for
 from .spec import LineSpec
@@ -72,6 +75,7 @@ class LineSandbox:
         )
         self.limiter = SlidingWindowLimiter(self.clock.mono)
         self.forced_faults = ForcedFaults()
+        self.login = LoginTokens(self.clock)
         self.base.reset_hooks.append(self._reset)
         self.app = self._build_app()
         self._server: AppServer | None = None
@@ -82,11 +86,13 @@ class LineSandbox:
         app[STATE_KEY] = self.base
         app[LINE_STATE] = self.state
         app[FORCED_FAULTS] = self.forced_faults
+        app[LOGIN_TOKENS] = self.login
         add_control_routes(app)
         control_routes.add_routes(app)
         message_routes.add_routes(app)
         richmenu_routes.add_routes(app)
         insight_routes.add_routes(app)
+        login_routes.add_routes(app)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -106,6 +112,7 @@ class LineSandbox:
         self.clock.offset_s = 0.0
         self.limiter.clear()
         self.forced_faults.clear()
+        self.login.clear()
 
     # --- the request pipeline ----------------------------------------------------------------
 
@@ -137,6 +144,10 @@ class LineSandbox:
 
     def _log(self, request: web.Request, raw: bytes, request_id: str) -> dict[str, Any]:
         headers = {k: request.headers[k] for k in _LOGGED_HEADERS if k in request.headers}
+        if request.path in login_routes.PATHS and "Authorization" in request.headers:
+            # A resident's LINE Login token (never the channel's secret): tests check it went
+            # as a Bearer, as the token in the query of /oauth2/v2.1/verify is logged anyway.
+            headers["authorization"] = request.headers["Authorization"]
         return self.base.log.add(
             {
                 "method": request.method,
@@ -180,8 +191,10 @@ class LineSandbox:
         if isinstance(route, SystemRoute):  # unknown path or method
             unmatched = request.match_info.http_exception
             raise LineApiError(unmatched.status if unmatched else 404, NOT_FOUND)
-        self._authenticate(request)
         template = route.resource.canonical if route.resource is not None else request.path
+        if template in login_routes.PATHS:
+            return await handler(request)  # LINE Login: user tokens, checked by its handlers
+        self._authenticate(request)
         if not self.limiter.allow(
             f"{request.method} {template}", rule_for(request.method, template), self.base.limits
         ):

@@ -1,87 +1,72 @@
-"""Registry fixtures: the hub with a LINE channel secret, a fake LINE Login server, SMTP sandbox."""
+"""Registry fixtures: the hub with a LINE channel secret, the LINE sandbox's LINE Login, SMTP."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from notify.city import CityConfig, load_city
 from notify.db import Database
 from notify.settings import REPO_ROOT, Settings
 from notify.web.keys import DB
+from sandbox.line import LineSandbox
 from sandbox.smtp import SmtpSandbox
 
 LINE_SECRET = "test-channel-secret-0123456789ab"
 LOGIN_CHANNEL_ID = "1654000001"
 
 
-@dataclass
-class LineLoginFake:
-    """LINE Login's token check as a real server: /oauth2/v2.1/verify and /v2/profile.
+class LineLogin:
+    """LINE Login of the LINE sandbox (tests/plugins/sandboxes.py), driven over HTTP.
 
-    `tokens` maps an access token to (client_id, user_id, expires_in); `status` forces an
-    answer (e.g. 500) for every request; `log` keeps (path, query, authorization).
+    `issue` stands in for a resident logging in to the LIFF app; `revoke` is LINE's own
+    revoke endpoint; `log` returns what the hub sent to LINE Login.
     """
 
-    tokens: dict[str, tuple[str, str, int]] = field(default_factory=dict)
-    status: int | None = None
-    log: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
-    url: str = ""
+    def __init__(self, sandbox: LineSandbox, session: aiohttp.ClientSession) -> None:
+        self.sandbox = sandbox
+        self.session = session
+        self.url = sandbox.url
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/oauth2/v2.1/verify", self._verify)
-        app.router.add_get("/v2/profile", self._profile)
-        return app
+    async def control(self, method: str, route: str, **kwargs: Any) -> Any:
+        async with self.session.request(method, self.url + "/_sandbox/" + route, **kwargs) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
 
-    def _record(self, request: web.Request) -> web.Response | None:
-        self.log.append(
-            (request.path, dict(request.query), request.headers.get("Authorization", ""))
-        )
-        if self.status is not None:
-            return web.json_response({"message": "forced"}, status=self.status)
-        return None
+    async def issue(
+        self, user_id: str, channel_id: str = LOGIN_CHANNEL_ID, expires_in: int = 2_000
+    ) -> str:
+        body = {"userId": user_id, "channelId": channel_id, "expiresIn": expires_in}
+        token: str = (await self.control("POST", "login/tokens", json=body))["access_token"]
+        return token
 
-    async def _verify(self, request: web.Request) -> web.Response:
-        forced = self._record(request)
-        if forced:
-            return forced
-        entry = self.tokens.get(request.query.get("access_token", ""))
-        if entry is None or entry[2] <= 0:
-            return web.json_response(
-                {"error": "invalid_request", "error_description": "access token expired"},
-                status=400,
-            )
-        client_id, _, expires_in = entry
-        return web.json_response(
-            {"scope": "profile openid", "client_id": client_id, "expires_in": expires_in}
-        )
+    async def revoke(self, access_token: str, channel_id: str = LOGIN_CHANNEL_ID) -> None:
+        form = {"access_token": access_token, "client_id": channel_id}
+        async with self.session.post(self.url + "/oauth2/v2.1/revoke", data=form) as r:
+            assert r.status == 200, await r.text()
 
-    async def _profile(self, request: web.Request) -> web.Response:
-        forced = self._record(request)
-        if forced:
-            return forced
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        entry = self.tokens.get(token)
-        if entry is None:
-            return web.json_response({"message": "invalid token"}, status=401)
-        return web.json_response({"userId": entry[1], "displayName": "テスト"})
+    async def log(self, after: int = 0) -> list[dict[str, Any]]:
+        """LINE Login requests with a sequence number above `after`, oldest first."""
+        entries = (await self.control("GET", "log"))["entries"]
+        return [
+            e
+            for e in entries
+            if e["seq"] > after and (e["path"].startswith("/oauth2/") or e["path"] == "/v2/profile")
+        ]
+
+    async def last_seq(self) -> int:
+        entries = (await self.control("GET", "log", params={"limit": 1}))["entries"]
+        return int(entries[-1]["seq"]) if entries else 0
 
 
 @pytest.fixture
-async def line_login() -> AsyncIterator[LineLoginFake]:
-    fake = LineLoginFake()
-    server = TestServer(fake.app(), host="127.0.0.1")
-    await server.start_server()
-    fake.url = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+def line_login(sandbox: LineSandbox, session: aiohttp.ClientSession) -> LineLogin:
+    return LineLogin(sandbox, session)
 
 
 @pytest.fixture
@@ -99,7 +84,7 @@ def city() -> CityConfig:
 
 @pytest.fixture
 def hub_settings(
-    settings: Settings, line_login: LineLoginFake, smtp: SmtpSandbox, tmp_path: Path
+    settings: Settings, line_login: LineLogin, smtp: SmtpSandbox, tmp_path: Path
 ) -> Settings:
     return settings.model_copy(
         update={

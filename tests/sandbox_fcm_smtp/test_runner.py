@@ -71,8 +71,16 @@ async def test_the_line_sandbox_starts_with_the_others(tmp_path: Path, reference
     try:
         described = handles.describe()
         assert "line" in described, handles.notes
+        line = described["line"]
         async with aiohttp.ClientSession() as session:
-            limits = await SandboxControl(described["line"]["url"], session).limits()
+            limits = await SandboxControl(line["url"], session).limits()
+            # LINE Login (the demo's LIFF form) runs on the same host, for a channel it names.
+            body = {"userId": "U" + "0" * 32, "channelId": line["login_channel_id"]}
+            async with session.post(line["url"] + "/_sandbox/login/tokens", json=body) as r:
+                token = (await r.json())["access_token"]
+            verify = line["url"] + "/oauth2/v2.1/verify"
+            async with session.get(verify, params={"access_token": token}) as r:
+                assert (await r.json())["client_id"] == line["login_channel_id"]
         assert limits["enabled"] is False
     finally:
         await handles.stop()
