@@ -7,8 +7,6 @@ from __future__ import annotations
 import secrets
 import uuid
 import warnings
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +15,9 @@ from sqlalchemy import select
 from notify.db import utcnow
 from notify.models import Broadcast, Consent, Endpoint, Resident
 from notify.settings import Settings
-from sandbox.line import SANDBOX_TOKEN
-from sandbox.runner import SandboxHandles, start_sandboxes
+from sandbox.runner import SandboxHandles
 from tests.browser.conftest import SCREENSHOTS, Hub, screenshot, sign_in
+from tests.plugins.sandboxes import sandbox_settings
 from worker import build_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
@@ -27,30 +25,8 @@ NAKAHARA = "141330"
 
 
 @pytest.fixture
-async def sandboxes(tmp_path: Path, reference_dir: Path) -> AsyncIterator[SandboxHandles]:
-    handles = await start_sandboxes(
-        tmp_path / "sandbox", reference_dir=reference_dir, limits_enabled=False
-    )
-    yield handles
-    await handles.stop()
-
-
-@pytest.fixture
 def hub_settings(settings: Settings, sandboxes: SandboxHandles) -> Settings:
-    return settings.model_copy(
-        update={
-            "line_api_url": sandboxes.line.url,
-            "line_data_url": sandboxes.line.url,
-            "line_channel_access_token": SANDBOX_TOKEN,
-            "fcm_api_url": sandboxes.fcm.url,
-            "fcm_project_id": sandboxes.service_account.project_id,
-            "fcm_credentials_file": sandboxes.service_account.path,
-            "smtp_host": sandboxes.smtp.host,
-            "smtp_port": sandboxes.smtp.port,
-            "mail_from": "info@city.example.jp",
-            "rate_limits_enabled": False,
-        }
-    )
+    return sandbox_settings(settings, sandboxes, rate_limits_enabled=False)
 
 
 async def run_worker(settings: Settings) -> None:

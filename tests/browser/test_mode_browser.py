@@ -4,44 +4,23 @@ with a reason, and watch the switch finish against the LINE and FCM sandboxes.""
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from notify.mode.tables import ModeState
 from notify.settings import Settings
-from sandbox.line import SANDBOX_TOKEN
-from sandbox.runner import SandboxHandles, start_sandboxes
+from sandbox.runner import SandboxHandles
 from tests.browser.conftest import Hub, screenshot, sign_in
+from tests.plugins.sandboxes import sandbox_settings
 from worker import build_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
 
 @pytest.fixture
-async def sandboxes(tmp_path: Path, reference_dir: Path) -> AsyncIterator[SandboxHandles]:
-    handles = await start_sandboxes(
-        tmp_path / "sandbox", reference_dir=reference_dir, limits_enabled=False
-    )
-    yield handles
-    await handles.stop()
-
-
-@pytest.fixture
 def hub_settings(settings: Settings, sandboxes: SandboxHandles) -> Settings:
-    return settings.model_copy(
-        update={
-            "line_api_url": sandboxes.line.url,
-            "line_data_url": sandboxes.line.url,
-            "line_channel_access_token": SANDBOX_TOKEN,
-            "fcm_api_url": sandboxes.fcm.url,
-            "fcm_project_id": sandboxes.service_account.project_id,
-            "fcm_credentials_file": sandboxes.service_account.path,
-            "mode_batch_poll_s": 0.05,
-        }
-    )
+    return sandbox_settings(settings, sandboxes, mail=False, mode_batch_poll_s=0.05)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -9,7 +9,6 @@ import subprocess
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,9 +23,9 @@ from notify.delivery import jobs as delivery_jobs
 from notify.embedded_redis import free_port, redis_server_binary
 from notify.migrate import upgrade
 from notify.settings import Settings
-from sandbox.line import SANDBOX_TOKEN
-from sandbox.runner import SandboxHandles, start_sandboxes
+from sandbox.runner import SandboxHandles
 from tests.conftest import IN_CI, PG_ADMIN_URL, _reachable
+from tests.plugins.sandboxes import sandbox_settings
 from worker import build_worker
 
 # --- isolation: a private Redis and PostgreSQL database for this area's tests -------------
@@ -101,32 +100,14 @@ def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-async def sandboxes(tmp_path: Path, reference_dir: Path) -> AsyncIterator[SandboxHandles]:
-    handles = await start_sandboxes(
-        tmp_path / "sandbox", reference_dir=reference_dir, limits_enabled=False
-    )
-    yield handles
-    await handles.stop()
-
-
-@pytest.fixture
 def hub_settings(settings: Settings, sandboxes: SandboxHandles) -> Settings:
-    return settings.model_copy(
-        update={
-            "line_api_url": sandboxes.line.url,
-            "line_data_url": sandboxes.line.url,
-            "line_channel_access_token": SANDBOX_TOKEN,
-            "fcm_api_url": sandboxes.fcm.url,
-            "fcm_project_id": sandboxes.service_account.project_id,
-            "fcm_credentials_file": sandboxes.service_account.path,
-            "smtp_host": sandboxes.smtp.host,
-            "smtp_port": sandboxes.smtp.port,
-            "mail_from": "info@city.example.jp",
-            "chunk_size_email": 40,
-            "chunk_size_fcm": 100,
-            "retry_delay_scale": 0.01,
-            "rate_limits_enabled": False,
-        }
+    return sandbox_settings(
+        settings,
+        sandboxes,
+        chunk_size_email=40,
+        chunk_size_fcm=100,
+        retry_delay_scale=0.01,
+        rate_limits_enabled=False,
     )
 
 

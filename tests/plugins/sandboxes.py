@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from notify.settings import Settings
 from sandbox.common import SandboxControl
 from sandbox.fcm import FcmSandbox
-from sandbox.line import LineConfig, LineSandbox
-from sandbox.runner import ServiceAccount, register_service_account, write_service_account
+from sandbox.line import SANDBOX_TOKEN, LineConfig, LineSandbox
+from sandbox.runner import (
+    SandboxHandles,
+    ServiceAccount,
+    register_service_account,
+    start_sandboxes,
+    write_service_account,
+)
 from sandbox.smtp import SmtpSandbox
 
 FCM_PROJECT = "city-test"
@@ -82,3 +90,39 @@ async def smtp() -> AsyncIterator[SmtpSandbox]:
 @pytest.fixture
 def smtp_control(smtp: SmtpSandbox, session: aiohttp.ClientSession) -> SandboxControl:
     return SandboxControl(smtp.control_url, session)
+
+
+# --- every provider at once, for tests that run the hub end to end ---------------------------
+
+
+@pytest.fixture
+async def sandboxes(tmp_path: Path, reference_dir: Path) -> AsyncIterator[SandboxHandles]:
+    """LINE, FCM and SMTP as `sandbox.runner` starts them for the demo, rate limits off."""
+    handles = await start_sandboxes(
+        tmp_path / "sandbox", reference_dir=reference_dir, limits_enabled=False
+    )
+    yield handles
+    await handles.stop()
+
+
+def sandbox_settings(
+    settings: Settings, handles: SandboxHandles, *, mail: bool = True, **update: Any
+) -> Settings:
+    """`settings` with the LINE and FCM clients (and, with `mail`, SMTP) pointed at `handles`,
+    then `update` on top."""
+    providers: dict[str, Any] = {
+        "line_api_url": handles.line.url,
+        "line_data_url": handles.line.url,
+        "line_channel_access_token": SANDBOX_TOKEN,
+        "fcm_api_url": handles.fcm.url,
+        "fcm_project_id": handles.service_account.project_id,
+        "fcm_credentials_file": handles.service_account.path,
+    }
+    if mail:
+        assert handles.smtp is not None
+        providers |= {
+            "smtp_host": handles.smtp.host,
+            "smtp_port": handles.smtp.port,
+            "mail_from": "info@city.example.jp",
+        }
+    return settings.model_copy(update={**providers, **update})
