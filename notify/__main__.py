@@ -5,6 +5,7 @@ migrate              upgrade the database schema
 create-staff LOGIN   create a staff account (prints an API token)
 menus sync|status    LINE rich menus and the city's mode (notify/mode/cli.py)
 jma ingest FILE…     feed JMA telegram files through the disaster-mode intake
+bounce [FILE]        read one email bounce / complaint (stdin without FILE; a Postfix pipe)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import getpass
 import os
 import sys
+from pathlib import Path
 
 from notify.errors import HubError
 from notify.settings import Settings
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         "--roles", required=True, help="comma separated: pr,approver,disaster,analyst,admin"
     )
     staff.add_argument("--password", action="store_true", help="ask for a console password")
+    bounce = sub.add_parser("bounce", help="read one bounce / complaint message (FILE or stdin)")
+    bounce.add_argument("file", nargs="?", type=Path)
     args = parser.parse_args(argv)
 
     try:
@@ -71,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             print(f"created {args.login}; API token (shown once): {token}")
+        elif args.command == "bounce":
+            from notify.registry.bounces import run_cli
+
+            return run_cli(settings, args.file)
     except HubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         for field, reason in exc.fields.items():

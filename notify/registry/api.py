@@ -1,7 +1,7 @@
 """HTTP API of the registry area: how residents get in, and staff data requests.
 
-The endpoints live with their logic (LINE webhook, LIFF form, app devices, email opt-in,
-export / erase); importing the modules registers them on the area's one route table.
+The endpoints live with their logic (LINE webhook, LIFF form, app devices, email opt-in and
+bounces, export / erase); importing the modules registers them on the area's one route table.
 `setup(app)` opens the HTTP client the LIFF token check uses.
 """
 
@@ -12,12 +12,21 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from notify.registry import devices, email_optin, export_erase, liff, line_webhook
+from notify.registry import bounces, devices, email_optin, export_erase, liff, line_webhook
 from notify.registry.liff import HTTP_CLIENT
 from notify.registry.routing import routes
 from notify.web.keys import AREAS
 
-__all__ = ["devices", "email_optin", "export_erase", "liff", "line_webhook", "routes", "setup"]
+__all__ = [
+    "bounces",
+    "devices",
+    "email_optin",
+    "export_erase",
+    "liff",
+    "line_webhook",
+    "routes",
+    "setup",
+]
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
