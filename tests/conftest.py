@@ -8,9 +8,11 @@ copy of the migrated file; PostgreSQL: all tables truncated).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -146,10 +148,32 @@ def _redis_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     embedded.stop()
 
 
+@pytest.fixture(scope="session")
+def _redis_db(_redis_base: str) -> Iterator[int]:
+    """A Redis database number no other test process on this machine holds (a file lock per
+    number): tests flush their database, so two runs side by side must never share one."""
+    locks = Path(tempfile.gettempdir()) / "hub-test-redis-locks"
+    locks.mkdir(exist_ok=True)
+    base = _redis_base.replace("/", "_").replace(":", "_")
+    for number in range(1, 16):
+        handle = (locks / f"{base}-{number}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield number
+        finally:
+            handle.close()  # closing releases the lock
+        return
+    pytest.fail("all 15 test Redis databases are held by other test runs")
+
+
 @pytest.fixture
-async def redis_url(_redis_base: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A Redis database of this xdist worker's own, flushed before each test."""
-    url = f"{_redis_base}/{1 + os.getpid() % 15}"
+async def redis_url(_redis_base: str, _redis_db: int) -> AsyncIterator[str]:
+    """A Redis database of this test process's own, flushed before each test."""
+    url = f"{_redis_base}/{_redis_db}"
     client = aioredis.from_url(url)
     await client.flushdb()
     await client.aclose()
