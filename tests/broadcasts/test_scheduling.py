@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from arq import create_pool
@@ -12,23 +11,9 @@ from arq.jobs import Job, JobStatus
 from notify.broadcasts.jobs import requeue_due
 from notify.broadcasts.scheduling import job_id
 from notify.settings import Settings
-from worker import build_worker
+from tests.plugins.workers import run_burst_worker
 
 from .conftest import Api
-
-
-async def run_worker(settings: Settings) -> None:
-    """worker.py's whole worker (every area's jobs), until the queue is empty."""
-    worker = build_worker(
-        settings, burst=True, poll_delay=0.05, handle_signals=False, cron_jobs=None
-    )
-    try:
-        await worker.async_run()
-    finally:
-        with warnings.catch_warnings():
-            # arq 0.28 closes its pool with redis-py's deprecated close().
-            warnings.simplefilter("ignore", DeprecationWarning)
-            await worker.close()
 
 
 async def result(redis: ArqRedis, broadcast_id: int, version: int) -> Any:
@@ -53,7 +38,7 @@ async def test_rescheduled_broadcast_runs_only_its_newest_job(api: Api, settings
     try:
         queued = {j.job_id for j in await redis.queued_jobs()}
         assert queued == {job_id(b["id"], first["version"]), job_id(b["id"], second["version"])}
-        await run_worker(settings)
+        await run_burst_worker(settings)
         assert await result(redis, b["id"], first["version"]) == "stale"
         assert await result(redis, b["id"], second["version"]) == "started"
     finally:
@@ -71,7 +56,7 @@ async def test_cancelled_broadcasts_job_does_nothing(api: Api, settings: Setting
     )
     redis = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
     try:
-        await run_worker(settings)
+        await run_burst_worker(settings)
         assert await result(redis, b["id"], b["version"]) == "stale"
     finally:
         await redis.aclose()
@@ -93,7 +78,7 @@ async def test_a_job_lost_from_redis_is_requeued(api: Api, settings: Settings) -
         assert await requeue_due({"db": api.db, "redis": redis}) == 1
         assert await requeue_due({"db": api.db, "redis": redis}) == 1  # same job id: no duplicate
         assert len(await redis.queued_jobs()) == 1
-        await run_worker(settings)
+        await run_burst_worker(settings)
         assert await result(redis, b["id"], b["version"]) == "started"
         status = await Job(job_id(b["id"], b["version"]), redis).status()
         assert status == JobStatus.complete

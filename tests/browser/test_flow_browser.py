@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-import warnings
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.browser.conftest import SCREENSHOTS, Hub, screenshot, sign_in
 from tests.plugins.sandboxes import sandbox_settings
-from worker import build_worker
+from tests.plugins.workers import run_burst_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 NAKAHARA = "141330"
@@ -27,18 +26,6 @@ NAKAHARA = "141330"
 @pytest.fixture
 def hub_settings(settings: Settings, sandboxes: SandboxHandles) -> Settings:
     return sandbox_settings(settings, sandboxes, rate_limits_enabled=False)
-
-
-async def run_worker(settings: Settings) -> None:
-    worker = build_worker(
-        settings, burst=True, handle_signals=False, poll_delay=0.05, cron_jobs=None
-    )
-    try:
-        await worker.async_run()
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # arq closes with redis' close()
-            await worker.close()
 
 
 async def seed_town(hub: Hub) -> None:
@@ -141,7 +128,7 @@ async def test_compose_approve_send_and_read_the_stats(
     await pr.get_by_role("button", name="予約する").click()
     await pr.get_by_text("配信を予約しました。").wait_for()
     assert (await _broadcast(hub)).status == "scheduled"
-    await run_worker(hub_settings)
+    await run_burst_worker(hub_settings)
     assert (await _broadcast(hub)).status == "completed"
     # The page notices by itself (it polls the delivery progress API) and shows the counts.
     await pr.locator("h1 .status").filter(has_text="配信完了").wait_for(timeout=30_000)

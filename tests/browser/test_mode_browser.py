@@ -3,7 +3,6 @@ with a reason, and watch the switch finish against the LINE and FCM sandboxes.""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.browser.conftest import Hub, screenshot, sign_in
 from tests.plugins.sandboxes import sandbox_settings
-from worker import build_worker
+from tests.plugins.workers import run_burst_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
@@ -21,18 +20,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["postgresq
 @pytest.fixture
 def hub_settings(settings: Settings, sandboxes: SandboxHandles) -> Settings:
     return sandbox_settings(settings, sandboxes, mail=False, mode_batch_poll_s=0.05)
-
-
-async def run_worker(settings: Settings) -> None:
-    worker = build_worker(
-        settings, burst=True, handle_signals=False, poll_delay=0.05, cron_jobs=None
-    )
-    try:
-        await worker.async_run()
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # arq closes with redis' close()
-            await worker.close()
 
 
 async def mode_in_force(hub: Hub) -> str:
@@ -71,7 +58,7 @@ async def test_disaster_staff_switch_and_watch_it_finish(
     await page.get_by_role("navigation").get_by_role("link", name="災害モード").click()
     await page.get_by_role("button", name="リッチメニューを同期する").click()
     await page.get_by_text("リッチメニューの同期を始めました。").wait_for()
-    await run_worker(hub_settings)  # the sync job creates the menus in the LINE sandbox
+    await run_burst_worker(hub_settings)  # the sync job creates the menus in the LINE sandbox
     await page.goto("/console/mode")
     assert await page.locator(".mode-state").inner_text() == "平常モード"
     await screenshot(page, "09-mode-normal")
@@ -87,7 +74,7 @@ async def test_disaster_staff_switch_and_watch_it_finish(
     assert await mode_in_force(hub) == "disaster"
     assert await page.locator(".mode-state").inner_text() == "災害モード"
 
-    await run_worker(hub_settings)  # default menu, app message, relinking
+    await run_burst_worker(hub_settings)  # default menu, app message, relinking
     # The page watches the switch and redraws itself when it finishes.
     status = page.locator("#switch-title + dl strong")
     await status.filter(has_text="完了").wait_for(timeout=30_000)

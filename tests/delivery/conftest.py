@@ -7,7 +7,6 @@ import asyncio
 import os
 import subprocess
 import time
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.conftest import IN_CI, PG_ADMIN_URL, _reachable
 from tests.plugins.sandboxes import sandbox_settings
-from worker import build_worker
+from tests.plugins.workers import run_burst_worker
 
 # --- isolation: a private Redis and PostgreSQL database for this area's tests -------------
 # Several test sessions share the development machine; delivery tests run workers that drain
@@ -140,23 +139,13 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
 async def run_worker(settings: Settings, **overrides: Any) -> None:
     """worker.py's worker with this area's jobs, until the queue (deferred jobs too) is empty."""
     options: dict[str, Any] = {
-        "burst": True,
-        "handle_signals": False,
         "poll_delay": 0.02,
         "functions": delivery_jobs.FUNCTIONS,
-        "cron_jobs": None,
         "on_startup": _startup,
         "on_shutdown": _shutdown,
     }
     options.update(overrides)
-    worker = build_worker(settings, **options)
-    try:
-        await worker.async_run()
-    finally:
-        with warnings.catch_warnings():
-            # arq 0.28 closes its pool with redis-py's deprecated close(); nothing we can fix.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            await worker.close()
+    await run_burst_worker(settings, **options)
 
 
 class WorkerContext:

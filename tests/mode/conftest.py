@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from sandbox.common import SandboxControl
 from sandbox.fcm import FcmSandbox
 from sandbox.line.server import SANDBOX_TOKEN, LineSandbox
 from sandbox.runner import register_service_account, write_service_account
+from tests.plugins.workers import run_burst_worker
 
 FONT = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
 PROJECT = "city-mode-test"
@@ -107,19 +107,8 @@ def line_control(line_sandbox: LineSandbox, http: aiohttp.ClientSession) -> Sand
 
 
 async def run_worker(settings: Settings) -> None:
-    """Drain the queue with a burst worker (built inside the running loop, as arq needs)."""
-    from worker import build_worker
-
-    worker = build_worker(
-        settings, burst=True, handle_signals=False, poll_delay=0.02, cron_jobs=None
-    )
-    try:
-        await worker.async_run()
-    finally:
-        with warnings.catch_warnings():
-            # arq 0.28 closes its pool with redis-py's deprecated close().
-            warnings.simplefilter("ignore", DeprecationWarning)
-            await worker.close()
+    """Drain the queue with a burst worker (every area's jobs)."""
+    await run_burst_worker(settings, poll_delay=0.02)
 
 
 async def add_line_residents(

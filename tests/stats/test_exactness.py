@@ -9,7 +9,6 @@ Deliveries are inserted as the delivery engine leaves them (its `deliveries` row
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -25,6 +24,7 @@ from notify.stats import jobs as stats_jobs
 from notify.stats import tracking
 from notify.stats.events import record_bounce
 from sandbox.line.server import LineSandbox
+from tests.plugins.workers import run_burst_worker
 from tests.stats.conftest import (
     Target,
     add_deliveries,
@@ -32,7 +32,6 @@ from tests.stats.conftest import (
     make_broadcast,
     make_targets,
 )
-from worker import build_worker
 
 JST = ZoneInfo("Asia/Tokyo")
 KAWASAKI, SAIWAI = "141313", "141321"
@@ -90,23 +89,13 @@ async def _run_insight_job(settings: Settings) -> dict[str, Any]:
     try:
         job = await pool.enqueue_job("read_line_insight")
         assert job is not None
-        worker = build_worker(
+        await run_burst_worker(
             settings,
-            burst=True,
-            handle_signals=False,
             poll_delay=0.02,
             functions=stats_jobs.FUNCTIONS,
-            cron_jobs=None,
             on_startup=_stats_startup,
             on_shutdown=_stats_shutdown,
         )
-        try:
-            await worker.async_run()
-        finally:
-            with warnings.catch_warnings():
-                # arq 0.28 closes its pool with redis-py's deprecated close().
-                warnings.simplefilter("ignore", DeprecationWarning)
-                await worker.close()
         result: dict[str, Any] = await job.result(timeout=5)
     finally:
         await pool.aclose()
