@@ -14,6 +14,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,32 +76,36 @@ def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
         pytest.skip("PostgreSQL not reachable")
     # One database per test session (pid), so concurrent runs on one machine never collide.
-    name = f"hub_test_{os.getpid()}"
+    with migrated_pg_database(f"hub_test_{os.getpid()}") as url:
+        yield url
+
+
+@contextmanager
+def migrated_pg_database(name: str) -> Iterator[str]:
+    """A new PostgreSQL database `name` next to PG_ADMIN_URL's (one left by a killed run is
+    dropped first), migrated; yields its URL and drops it afterwards."""
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     url = f"{base}/{name}"
 
-    async def create() -> None:
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+    async def admin(*statements: str) -> None:
         conn = await asyncpg.connect(PG_ADMIN_URL)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
+
+    async def create() -> None:
+        await admin(drop, f'CREATE DATABASE "{name}"')
         db = Database(Settings(database_url=url).effective_database_url)
         await upgrade(db)
         await db.close()
 
     asyncio.run(create())
     yield url
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(admin(drop))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,14 +3,12 @@ worker.py's worker in burst mode running this area's jobs."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from arq import create_pool
@@ -20,10 +18,9 @@ from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.embedded_redis import free_port, redis_server_binary
-from notify.migrate import upgrade
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
-from tests.conftest import IN_CI, PG_ADMIN_URL, _reachable
+from tests.conftest import IN_CI, _reachable, migrated_pg_database
 from tests.plugins.sandboxes import sandbox_settings
 from tests.plugins.workers import run_burst_worker
 
@@ -68,31 +65,8 @@ def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
         if IN_CI:
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
         pytest.skip("PostgreSQL not reachable")
-    name = f"hub_test_delivery_{os.getpid()}"
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        db = Database(Settings(database_url=url).effective_database_url)
-        await upgrade(db)
-        await db.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    yield url
-    asyncio.run(drop())
+    with migrated_pg_database(f"hub_test_delivery_{os.getpid()}") as url:
+        yield url
 
 
 # --- the providers and the worker ---------------------------------------------------------
