@@ -26,6 +26,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--fcm-port", type=int, default=0)
     parser.add_argument("--smtp-port", type=int, default=0)
     parser.add_argument("--only", choices=["fcm", "smtp", "line"], action="append")
+    parser.add_argument(
+        "--mail-readers",
+        nargs=2,
+        type=float,
+        default=(0.0, 0.0),
+        metavar=("OPEN_SHARE", "CLICK_SHARE"),
+        help="simulated readers: share of mails opened, share of those clicked (demo)",
+    )
     return parser.parse_args(argv)
 
 
@@ -41,6 +49,7 @@ async def serve(args: argparse.Namespace) -> None:
         with_line="line" in only,
         fcm_port=args.fcm_port,
         smtp_port=args.smtp_port,
+        mail_readers=tuple(args.mail_readers),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

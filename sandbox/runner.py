@@ -123,8 +123,13 @@ async def start_sandboxes(
     host: str = "127.0.0.1",
     fcm_port: int = 0,
     smtp_port: int = 0,
+    mail_readers: tuple[float, float] = (0.0, 0.0),
 ) -> SandboxHandles:
-    """Start every sandbox on free ports of 127.0.0.1 inside the running event loop."""
+    """Start every sandbox on free ports of 127.0.0.1 inside the running event loop.
+
+    `mail_readers`: (share of delivered mails opened, share of those clicked) by simulated
+    readers (`sandbox.smtp_reader`); off unless asked for (the demo does).
+    """
     fcm = FcmSandbox(
         reference_dir / "fcm" / "fcm.v1.json",
         project_id=project_id,
@@ -140,7 +145,16 @@ async def start_sandboxes(
     if with_smtp:
         from sandbox.smtp import SmtpSandbox
 
-        handles.smtp = SmtpSandbox(host=host, port=smtp_port, limits={"enabled": limits_enabled})
+        opened, clicked = mail_readers
+        handles.smtp = SmtpSandbox(
+            host=host,
+            port=smtp_port,
+            limits={
+                "enabled": limits_enabled,
+                "reader_open_share": opened,
+                "reader_click_share": clicked,
+            },
+        )
         await handles.smtp.start()
     if with_line:
         if importlib.util.find_spec("sandbox.line") is None:

@@ -7,6 +7,8 @@ The SMTP server and its HTTP control side run in the caller's event loop. Contro
   addresses (or whole `@domains`) get `550 5.1.1` at RCPT; `dsn` ones are accepted and then
   answered by an RFC 3464 delivery-status report, delivered to the envelope sender.
 - `GET /_sandbox/smtp/messages?recipient=&limit=` summaries; `GET .../messages/{id}/raw` bytes.
+- Limits `reader_open_share` / `reader_click_share` (0 by default): simulated readers fetch the
+  open pixel and click the first link of that share of delivered messages (`sandbox.smtp_reader`).
 
 Faults: `error_share` answers `451 4.3.0` at RCPT (a temporary failure), `timeout_share` stops
 answering for `hang_s`, `slow_ms` delays every RCPT. Set `paths` to `["DATA"]` or `["MAIL"]`
@@ -30,11 +32,13 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from sandbox.common import AppServer, SandboxState, make_sandbox_app
+from sandbox.smtp_reader import READER_LIMITS, MailReaders
 
 DEFAULT_LIMITS: dict[str, Any] = {
     "enabled": True,
     "max_recipients_per_message": 100,
     "dsn_delay_s": 0.05,
+    **READER_LIMITS,  # simulated readers opening / clicking (sandbox.smtp_reader); off
 }
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
@@ -140,6 +144,7 @@ class SandboxHandler:
 
     def __init__(self, state: SandboxState, mailbox: Mailbox, hostname: str) -> None:
         self.state, self.mailbox, self.hostname = state, mailbox, hostname
+        self.readers = MailReaders(state.limits, state.counters)
 
     async def _fault(self, command: str, address: str = "") -> str | None:
         faults = self.state.faults
@@ -201,6 +206,7 @@ class SandboxHandler:
                 "status": 250,
             }
         )
+        self.readers.delivered(raw, [r for r in envelope.rcpt_tos if not self.mailbox.wants_dsn(r)])
         for rcpt in envelope.rcpt_tos:
             if self.mailbox.wants_dsn(rcpt) and stored.mail_from:
                 asyncio.get_running_loop().call_later(
@@ -316,4 +322,5 @@ class SmtpSandbox:
                     smtp.transport.close()
             await self._server.wait_closed()
             self._server = None
+        await self.handler.readers.close()
         await self._control.stop()

@@ -11,8 +11,9 @@ from email.policy import default as default_policy
 import aiohttp
 import aiosmtplib
 import pytest
+from aiohttp import web
 
-from sandbox.common import SandboxControl
+from sandbox.common import AppServer, SandboxControl
 from sandbox.smtp import SmtpSandbox
 
 
@@ -157,3 +158,46 @@ async def test_reset_forgets_messages_and_rules(smtp: SmtpSandbox, session) -> N
     assert not smtp.mailbox.messages and not smtp.mailbox.hard_bounces
     await send(smtp, mail("x@example.jp"))
     assert smtp.state.counters.get("delivered", "x@example.jp") == 1
+
+
+async def test_simulated_readers_fetch_the_pixel_and_click_loopback_links_only(
+    smtp: SmtpSandbox, session: aiohttp.ClientSession
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("User-Agent", "")))
+        return web.Response(status=302, headers={"Location": "http://192.0.2.1/never"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", record)
+    hub = AppServer(app, host="127.0.0.1")
+    await hub.start()
+    try:
+        control = SandboxControl(smtp.control_url, session)
+        await control.limits(reader_open_share=1.0, reader_click_share=1.0, reader_delay_s=0.0)
+        message = mail("reader@example.jp")
+        message.add_alternative(
+            '<p><a href="http://192.0.2.1/elsewhere">外部</a>'
+            f'<a href="{hub.url}/c/tok?u=x">詳しく</a>'
+            f'<a href="{hub.url}/u/unsub">配信停止</a>'
+            f'<img src="{hub.url}/o/tok.gif" width="1" height="1" alt=""></p>',
+            subtype="html",
+        )
+        await send(smtp, message)
+        for _ in range(100):
+            if len(seen) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        await control.limits(reader_open_share=0.0)
+        await send(smtp, message)
+        await asyncio.sleep(0.2)
+    finally:
+        await hub.stop()
+    # The pixel, then the first content link; never the unsubscribe link, never off the host;
+    # the redirect was not followed; the second message (share 0) was not read.
+    assert [path for path, _ in seen] == ["/o/tok.gif", "/c/tok"]
+    assert all("sandbox mail reader" in agent for _, agent in seen)
+    counters = await control.counters()
+    assert counters["opened"]["by_recipient"] == {"reader@example.jp": 1}
+    assert counters["clicked"]["by_recipient"] == {"reader@example.jp": 1}
