@@ -7,20 +7,11 @@ the transition itself re-reads the row under lock and checks again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.broadcasts import review, service
 from notify.broadcasts.api_drafts import ID, broadcast_id
-from notify.broadcasts.lifecycle import (
-    COMPOSERS,
-    REVIEWERS,
-    check_may_operate,
-    check_may_review,
-    check_transition,
-)
+from notify.broadcasts.lifecycle import COMPOSERS, REVIEWERS
 from notify.broadcasts.routes import routes
 from notify.broadcasts.scheduling import enqueue_start
 from notify.broadcasts.schemas import (
@@ -31,38 +22,25 @@ from notify.broadcasts.schemas import (
     ScheduleIn,
     VersionIn,
 )
-from notify.models import Broadcast
 from notify.web.api import Call
 from notify.web.auth import Principal
 from notify.web.keys import CITY, DB, REDIS, SETTINGS
 
 ERRORS = [404, 409, 415]
-Change = Callable[[AsyncSession, Broadcast], None]
 
 
-def _ignore(_: object) -> None:
-    return None
-
-
-async def _apply(request: web.Request, target: int, change: Change) -> BroadcastOut:
-    async with request.app[DB].transaction() as session:
-        broadcast = await service.load(session, target, for_update=True)
-        change(session, broadcast)
+async def _apply(request: web.Request, target: int, change: review.Change) -> BroadcastOut:
+    broadcast = await review.transition(request.app[DB], target, change)
     return service.to_out(broadcast, request.app[CITY])
 
 
 async def _precheck(
     request: web.Request, target: int, actor: Principal, action: str, version: int
 ) -> None:
-    """The cheap refusals first (role, state, version), then the rendering checks."""
-    async with request.app[DB].sessionmaker() as session:
-        broadcast = await service.load(session, target)
-    if action == "approve":
-        check_may_review(actor, broadcast)
-    else:
-        check_may_operate(actor, broadcast)
-    check_transition(broadcast, action, version)
-    await service.approval_checks(broadcast, request.app[CITY], request.app[SETTINGS])
+    app = request.app
+    await review.precheck(
+        app[DB], target, actor, action, version, city=app[CITY], settings=app[SETTINGS]
+    )
 
 
 @routes.post(
@@ -149,7 +127,7 @@ async def schedule_broadcast(request: web.Request, call: Call[ScheduleIn, None])
     out = await _apply(
         request,
         broadcast_id(call),
-        lambda s, b: _ignore(review.schedule(s, actor, b, body.version, body.send_at)),
+        lambda s, b: review.schedule(s, actor, b, body.version, body.send_at),
     )
     assert out.send_at is not None
     await enqueue_start(request.app[REDIS], out.id, out.version, out.send_at)

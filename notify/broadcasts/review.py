@@ -3,16 +3,19 @@
 Each function runs inside the caller's transaction on a row loaded `FOR UPDATE` (PostgreSQL;
 SQLite serialises writers), checks the move, changes the row, bumps the version and writes the
 audit entry. Checks that call out (rendering, LINE validation) run before the transaction, in
-the API layer, so no row lock is held across a network call.
+`precheck`, so no row lock is held across a network call; `transition` runs one of the moves
+in its own transaction. The JSON API and the console both go through these two.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import audit
+from notify.broadcasts import service
 from notify.broadcasts.lifecycle import (
     bump,
     check_may_operate,
@@ -20,10 +23,45 @@ from notify.broadcasts.lifecycle import (
     check_transition,
 )
 from notify.broadcasts.scheduling import MAX_AHEAD, PAST_GRACE
-from notify.db import utcnow
+from notify.city import CityConfig
+from notify.db import Database, utcnow
 from notify.errors import InvalidInput
 from notify.models import Broadcast
+from notify.settings import Settings
 from notify.web.auth import Principal
+
+Change = Callable[[AsyncSession, Broadcast], object]
+
+
+async def precheck(
+    db: Database,
+    broadcast_id: int,
+    actor: Principal,
+    action: str,
+    version: int,
+    *,
+    city: CityConfig,
+    settings: Settings,
+) -> None:
+    """Before submit and approve: the cheap refusals first (role, state, version), then the
+    rendering checks and LINE's validation, outside any transaction."""
+    async with db.sessionmaker() as session:
+        broadcast = await service.load(session, broadcast_id)
+    if action == "approve":
+        check_may_review(actor, broadcast)
+    else:
+        check_may_operate(actor, broadcast)
+    check_transition(broadcast, action, version)
+    await service.approval_checks(broadcast, city, settings)
+
+
+async def transition(db: Database, broadcast_id: int, change: Change) -> Broadcast:
+    """Apply `change` (one of the moves below) to the row loaded `FOR UPDATE`, in one
+    transaction; returns the changed broadcast."""
+    async with db.transaction() as session:
+        broadcast = await service.load(session, broadcast_id, for_update=True)
+        change(session, broadcast)
+    return broadcast
 
 
 def _record(

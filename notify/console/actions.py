@@ -6,23 +6,18 @@ only sequences them for a form post."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.broadcasts import review, service
-from notify.broadcasts.lifecycle import check_may_operate, check_may_review, check_transition
 from notify.broadcasts.scheduling import enqueue_start
 from notify.broadcasts.schemas import BroadcastIn, BroadcastPatch
 from notify.models import Broadcast
 from notify.web.auth import Principal
 from notify.web.errors import invalid_from_validation
 from notify.web.keys import CITY, DB, REDIS, SETTINGS
-
-Change = Callable[[AsyncSession, Broadcast], Any]
 
 
 async def create(request: web.Request, actor: Principal, payload: dict[str, Any]) -> int:
@@ -47,24 +42,17 @@ async def edit(
         await service.update_broadcast(session, actor, broadcast, patch, request.app[CITY])
 
 
-async def _apply(request: web.Request, broadcast_id: int, change: Change) -> Broadcast:
-    async with request.app[DB].transaction() as session:
-        broadcast = await service.load(session, broadcast_id, for_update=True)
-        change(session, broadcast)
-    return broadcast
+async def _apply(request: web.Request, broadcast_id: int, change: review.Change) -> Broadcast:
+    return await review.transition(request.app[DB], broadcast_id, change)
 
 
 async def _precheck(
     request: web.Request, broadcast_id: int, actor: Principal, action: str, version: int
 ) -> None:
-    async with request.app[DB].sessionmaker() as session:
-        broadcast = await service.load(session, broadcast_id)
-    if action == "approve":
-        check_may_review(actor, broadcast)
-    else:
-        check_may_operate(actor, broadcast)
-    check_transition(broadcast, action, version)
-    await service.approval_checks(broadcast, request.app[CITY], request.app[SETTINGS])
+    app = request.app
+    await review.precheck(
+        app[DB], broadcast_id, actor, action, version, city=app[CITY], settings=app[SETTINGS]
+    )
 
 
 async def submit(request: web.Request, actor: Principal, broadcast_id: int, version: int) -> None:
