@@ -45,11 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.json:
         for name, numbers in result.items():
             if "ratio" in numbers:
-                print(
-                    f"{name}: adapter {numbers['adapter_per_s']}/s, bare {numbers['bare_per_s']}/s"
-                    f" (ratio {numbers['ratio']}); CPU ms/msg adapter "
-                    f"{numbers['adapter_cpu_ms_per_msg']}, bare {numbers['bare_cpu_ms_per_msg']}"
-                )
+                print(channels_fcm.summary(name, numbers))
             else:
                 print(f"{name}: {numbers}")
     print(json.dumps(result))

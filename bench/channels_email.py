@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bench.channels_fcm import paired_rounds, sandbox_process, timed
+from bench.channels_fcm import paired_rounds, sandbox_process, summary, timed
 from channels.base import EmailMessage, Recipient, SendContext
 from channels.email import EmailChannel
 
@@ -130,11 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.messages, connections=args.connections, rounds=args.rounds))
     if not args.json:
-        print(
-            f"email: adapter {result['adapter_per_s']}/s, bare {result['bare_per_s']}/s "
-            f"(ratio {result['ratio']}); CPU ms/msg adapter {result['adapter_cpu_ms_per_msg']}, "
-            f"bare {result['bare_cpu_ms_per_msg']}"
-        )
+        print(summary("email", result))
     print(json.dumps(result))
 
 

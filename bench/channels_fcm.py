@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -200,6 +200,15 @@ async def paired_rounds(
     }
 
 
+def summary(label: str, result: Mapping[str, Any]) -> str:
+    """The human line of a channel benchmark (adapter vs bare), printed before its JSON."""
+    return (
+        f"{label}: adapter {result['adapter_per_s']}/s, bare {result['bare_per_s']}/s "
+        f"(ratio {result['ratio']}); CPU ms/msg adapter {result['adapter_cpu_ms_per_msg']}, "
+        f"bare {result['bare_cpu_ms_per_msg']}"
+    )
+
+
 def _rates(run: dict[str, float], total: int) -> tuple[float, float]:
     if run["sent"] != total:
         raise RuntimeError(f"only {run['sent']} of {total} messages were accepted")
@@ -266,12 +275,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     if not args.json:
-        print(
-            f"FCM: adapter {result['adapter_per_s']}/s, bare {result['bare_per_s']}/s "
-            f"(ratio {result['ratio']}); CPU ms/msg adapter {result['adapter_cpu_ms_per_msg']}, "
-            f"bare {result['bare_cpu_ms_per_msg']}, "
-            f"firebase-admin {result.get('firebase_admin_cpu_ms_per_msg')}"
-        )
+        firebase_admin = result.get("firebase_admin_cpu_ms_per_msg")
+        print(f"{summary('FCM', result)}, firebase-admin {firebase_admin}")
     print(json.dumps(result))
 
 

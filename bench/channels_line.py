@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.channels_fcm import summary
 from channels.base import LineMessage, Recipient, SendContext
 from channels.line import LineChannel
 from sandbox.line import SANDBOX_TOKEN
@@ -167,11 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.requests, concurrency=args.concurrency, rounds=args.rounds))
     if not args.json:
-        print(
-            f"LINE multicast: adapter {result['adapter_per_s']}/s, bare {result['bare_per_s']}/s"
-            f" (ratio {result['ratio']}); CPU ms/msg adapter {result['adapter_cpu_ms_per_msg']}"
-            f", bare {result['bare_cpu_ms_per_msg']}"
-        )
+        print(summary("LINE multicast", result))
     print(json.dumps(result))
 
 
