@@ -66,8 +66,13 @@ def run_hub(settings: Settings, *, residents: int = 10_000, workers: int = 1) ->
         _print_banner(settings, demo_logins)
         from server import create_app
 
+        app = create_app(settings)
+        if settings.demo:
+            from notify import demo_app
+
+            demo_app.attach(app, settings)  # the demo's phones open some of the pushes
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             print=None,

@@ -48,6 +48,9 @@ def test_demo_hub_starts_from_nothing_and_stops_cleanly(tmp_path: Path) -> None:
         # The demo's two broadcasts went through the workflow and the worker sent them.
         sent = _wait_for_demo_sends(tmp_path / "data" / "hub.db", deadline=time.monotonic() + 90)
         assert len(sent) == 2 and all(n > 0 for n in sent.values()), sent
+        # The demo's phones and mail readers open some of them through the hub's endpoints.
+        opens = _wait_for_opens(tmp_path / "data" / "hub.db", deadline=time.monotonic() + 30)
+        assert set(opens) == {"fcm", "email"} and all(opens.values()), opens
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=30)[0].decode()
@@ -73,3 +76,15 @@ def _wait_for_demo_sends(database: Path, *, deadline: float) -> dict[str, int]:
             break
         time.sleep(1)
     return sent
+
+
+def _wait_for_opens(database: Path, *, deadline: float) -> dict[str, int]:
+    query = "SELECT channel, COUNT(*) FROM stats_opens GROUP BY channel"
+    opens: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database, timeout=10) as conn:
+            opens = dict(conn.execute(query).fetchall())
+        if len(opens) == 2:
+            break
+        time.sleep(1)
+    return opens
