@@ -13,7 +13,9 @@ from sqlalchemy import insert, select
 from notify.db import Database, utcnow
 from notify.delivery.tables import Delivery
 from notify.models import Broadcast, Endpoint, Resident
+from sandbox.runner import SandboxHandles
 
+CHANNELS = ("line", "fcm", "email")
 WARDS = ("141313", "141321", "141330")
 CONTENT = {
     "ja": {"title": "健診のお知らせ", "body": "{{ resident.ward }}の皆さまへ。健診の日程です。"},
@@ -95,6 +97,21 @@ async def seed(db: Database, people: Iterable[Person]) -> Town:
                 )
             town.addresses[resident_id] = addresses
     return town
+
+
+def delivery_counters(sandboxes: SandboxHandles, channel: str) -> Any:
+    """The counters of the sandbox that stands in for `channel`'s provider."""
+    if channel == "line":
+        return sandboxes.line.base.counters
+    if channel == "fcm":
+        return sandboxes.fcm.state.counters
+    return sandboxes.smtp.state.counters
+
+
+def times_delivered(sandboxes: SandboxHandles, town: Town, channel: str) -> set[int]:
+    """How often each of the town's `channel` addresses got the message ({1}: each once)."""
+    counters = delivery_counters(sandboxes, channel)
+    return {counters.get("delivered", a) for a in town.all(channel)}
 
 
 async def make_broadcast(

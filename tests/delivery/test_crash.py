@@ -25,7 +25,14 @@ from notify.delivery.tables import Delivery, DeliveryBatch
 from notify.models import Broadcast
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
-from tests.delivery.city import Person, broadcast_status, make_broadcast, seed
+from tests.delivery.city import (
+    CHANNELS,
+    Person,
+    broadcast_status,
+    make_broadcast,
+    seed,
+    times_delivered,
+)
 from tests.delivery.conftest import run_worker
 
 MULTICAST = "/v2/bot/message/multicast"
@@ -75,7 +82,7 @@ async def test_a_killed_line_job_rerun_gets_409_and_sends_nothing_twice(
     requests = sandboxes.line.base.log.entries(path=MULTICAST)
     assert [r["status"] for r in requests] == [200, 409]
     assert len({r["headers"]["x-line-retry-key"] for r in requests}) == 1
-    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert times_delivered(sandboxes, town, "line") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
 
 
@@ -134,12 +141,8 @@ async def test_after_a_redis_wipe_the_reconciler_requeues_what_is_left(
     requeued = await reconcile(runtime(ctx))
     assert requeued == len(await _batches(db))
     await run_worker(hub_settings)
-    for channel, counters in (
-        ("line", sandboxes.line.base.counters),
-        ("fcm", sandboxes.fcm.state.counters),
-        ("email", sandboxes.smtp.state.counters),
-    ):
-        assert {counters.get("delivered", a) for a in town.all(channel)} == {1}, channel
+    for channel in CHANNELS:
+        assert times_delivered(sandboxes, town, channel) == {1}, channel
     assert await broadcast_status(db, broadcast_id) == "completed"
     assert await reconcile(runtime(ctx)) == 0  # nothing left to do
 
@@ -157,7 +160,7 @@ async def test_a_lost_start_job_is_started_by_the_reconciler(
         )
     await reconcile(runtime(ctx))  # snapshot, plan, queue: all in one pass
     await run_worker(hub_settings)
-    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert times_delivered(sandboxes, town, "line") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
 
 
@@ -193,6 +196,6 @@ async def test_a_job_whose_worker_died_before_the_claim_is_rescued(
     assert await reconcile(runtime(ctx)) == 1  # stalled: a rescue job takes over
 
     await run_worker(hub_settings)
-    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert times_delivered(sandboxes, town, "line") == {1}
     assert len(sandboxes.line.base.log.entries(path=MULTICAST)) == 1
     assert await broadcast_status(db, broadcast_id) == "completed"

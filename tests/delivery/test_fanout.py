@@ -17,7 +17,15 @@ from notify.settings import Settings
 from notify.stats.metrics import LATENCY_KEY, MESSAGES_KEY
 from notify.stats.tracking import ANY_DEVICE, verify_app_ref
 from sandbox.runner import SandboxHandles
-from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, statuses
+from tests.delivery.city import (
+    CHANNELS,
+    Person,
+    broadcast_status,
+    delivery_counters,
+    make_broadcast,
+    seed,
+    statuses,
+)
 from tests.delivery.conftest import run_worker
 
 MULTICAST = "/v2/bot/message/multicast"
@@ -39,12 +47,9 @@ async def test_each_endpoint_gets_exactly_one_message(
     await run_worker(hub_settings)
 
     # What crossed the wire: every address exactly once, nobody else.
-    for channel, sandbox_counters in (
-        ("line", sandboxes.line.base.counters),
-        ("fcm", sandboxes.fcm.state.counters),
-        ("email", sandboxes.smtp.state.counters),
-    ):
+    for channel in CHANNELS:
         addresses = town.all(channel)
+        sandbox_counters = delivery_counters(sandboxes, channel)
         assert [sandbox_counters.get("delivered", a) for a in addresses] == [1] * len(addresses)
         assert sandbox_counters.total("delivered") == len(addresses)
     assert await statuses(db, broadcast_id) == {

@@ -13,7 +13,15 @@ from notify.settings import Settings
 from sandbox.common import FaultConfig
 from sandbox.line.faults import ForcedFault
 from sandbox.runner import SandboxHandles
-from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, statuses
+from tests.delivery.city import (
+    CHANNELS,
+    Person,
+    broadcast_status,
+    make_broadcast,
+    seed,
+    statuses,
+    times_delivered,
+)
 from tests.delivery.conftest import run_worker
 
 MULTICAST = "/v2/bot/message/multicast"
@@ -38,12 +46,8 @@ async def test_transient_faults_are_retried_until_everyone_has_one_message(
     await queue.enqueue_job("delivery.begin", broadcast_id)
     await run_worker(hub_settings)
 
-    for channel, counters in (
-        ("line", sandboxes.line.base.counters),
-        ("fcm", sandboxes.fcm.state.counters),
-        ("email", sandboxes.smtp.state.counters),
-    ):
-        assert {counters.get("delivered", a) for a in town.all(channel)} == {1}, channel
+    for channel in CHANNELS:
+        assert times_delivered(sandboxes, town, channel) == {1}, channel
     assert await statuses(db, broadcast_id) == {
         ("line", "sent"): 60,
         ("fcm", "sent"): 150,
@@ -76,7 +80,7 @@ async def test_line_accepted_but_answered_500_is_retried_with_the_same_key(
     # the same key got 409 (already accepted) instead of a second delivery.
     assert sorted(by_key.values()) == [[200], [200], [500, 409]]
     keys = set(by_key)
-    assert {sandboxes.line.base.counters.get("delivered", a) for a in town.all("line")} == {1}
+    assert times_delivered(sandboxes, town, "line") == {1}
     async with db.transaction() as session:
         rows = (await session.execute(select(Delivery))).scalars().all()
         batches = (await session.execute(select(DeliveryBatch))).scalars().all()
