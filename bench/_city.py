@@ -57,15 +57,33 @@ def pg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def prepare_city(url: str, residents: int, *, fresh: bool, seed: int = 7) -> float:
-    """A database holding exactly `residents` synthetic residents; returns the load time
-    (0 when an earlier run's city was reused). Delivery state is always cleared."""
+def _admin(url: str) -> tuple[str, str]:
+    """The database `url` names, and a DSN of its server's `postgres` database; refuses a name
+    that is not a plain identifier (it goes into DROP DATABASE)."""
     parsed = make_url(url)
     name = parsed.database
     if not name or not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing to manage database {name!r}")
+        raise SystemExit(f"refusing to drop and re-create database {name!r}")
     admin = parsed.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    return name, admin.render_as_string(hide_password=False)
+
+
+async def recreate_database(url: str) -> None:
+    """Drop (if there) and create the database `url` names, empty."""
+    name, admin = _admin(url)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def prepare_city(url: str, residents: int, *, fresh: bool, seed: int = 7) -> float:
+    """A database holding exactly `residents` synthetic residents; returns the load time
+    (0 when an earlier run's city was reused). Delivery state is always cleared."""
+    name, admin = _admin(url)
+    conn = await asyncpg.connect(admin)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
     finally:
@@ -81,26 +99,16 @@ async def prepare_city(url: str, residents: int, *, fresh: bool, seed: int = 7) 
             await conn.close()
     load_s = 0.0
     if have != residents:
-        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        db = Database(Settings(database_url=url).effective_database_url)
-        try:
-            await upgrade(db)
-        finally:
-            await db.close()
+        await recreate_database(url)
+    db = Database(Settings(database_url=url).effective_database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+    if have != residents:
         started = time.perf_counter()
         await load_synthetic_city(url, load_city(CITY_CONFIG), residents, seed=seed, mix=BENCH_MIX)
         load_s = time.perf_counter() - started
-    else:
-        db = Database(Settings(database_url=url).effective_database_url)
-        try:
-            await upgrade(db)
-        finally:
-            await db.close()
     conn = await asyncpg.connect(pg_dsn(url))
     try:
         await conn.execute(

@@ -41,7 +41,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from sqlalchemy import select
 
-from bench.registry import recreate
+from bench._city import recreate_database
 from notify.city import load_city
 from notify.db import Database
 from notify.migrate import upgrade
@@ -205,7 +205,7 @@ async def measure_switch(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = args.database_url or DEFAULT_URL
     if args.fresh or args.database_url is None:
-        await recreate(url)
+        await recreate_database(url)
     work = Path(tempfile.mkdtemp(prefix="bench-mode-"))
     async with AsyncExitStack() as stack:
         line_url = await stack.enter_async_context(line_process(args.batch_duration))

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench._city import pg_dsn, recreate_database
 from notify.city import load_city
 from notify.db import Database
 from notify.migrate import upgrade
@@ -29,24 +30,9 @@ from notify.synthetic import load_synthetic_city, ward_shares
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_registry"
 
 
-async def recreate(url: str) -> None:
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing to re-create database {name!r}")
-    admin = parsed.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 async def shape(url: str) -> dict[str, Any]:
     """What was loaded, measured in the database (not trusted from the generator)."""
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         wards = dict(await conn.fetch("SELECT ward_code, COUNT(*) FROM residents GROUP BY 1"))
         channels = dict(
@@ -84,7 +70,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = args.database_url or DEFAULT_URL
     load_before = os.getloadavg()[0]
     if args.fresh or args.database_url is None:
-        await recreate(url)
+        await recreate_database(url)
     db = Database(Settings(database_url=url).effective_database_url)
     started = time.perf_counter()
     await upgrade(db)
