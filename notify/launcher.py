@@ -89,18 +89,19 @@ def _start_child(
     env = {**os.environ, **settings.to_env(), "PYTHONPATH": str(REPO_ROOT)}
     log_file = log_path.open("ab")
     proc = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log_file.close()
-
-    stack.callback(stop)
+    stack.callback(log_file.close)
+    stack.callback(_stop, proc)  # runs first: the log closes after the process is gone
     return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a child process; kill it if it is still there after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _start_sandbox(settings: Settings, stack: ExitStack) -> Settings:
@@ -126,16 +127,7 @@ def _start_sandbox(settings: Settings, stack: ExitStack) -> Settings:
         stderr=(workdir / "sandbox.log").open("ab"),
         cwd=REPO_ROOT,
     )
-
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    stack.callback(stop)
+    stack.callback(_stop, proc)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
