@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -15,14 +14,6 @@ from aiohttp import web
 
 from sandbox.common import AppServer, SandboxControl
 from sandbox.smtp import SmtpSandbox
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[SmtpSandbox]:
-    sandbox = SmtpSandbox()
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
 
 
 def mail(to: str, subject: str = "お知らせ") -> EmailMessage:
