@@ -35,6 +35,15 @@ pytest_plugins = ["tests.plugins.sandboxes"]
 PG_ADMIN_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_HOST_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI") == "true"
+# The test city's staff: one user per role, plus a second PR user, by login → roles.
+STAFF_ROLES = {
+    "pr": ["pr"],
+    "pr2": ["pr"],
+    "approver": ["approver"],
+    "disaster": ["disaster"],
+    "analyst": ["analyst"],
+    "admin": ["admin"],
+}
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -232,17 +241,9 @@ async def staff_headers(client: TestClient[Any, Any]) -> dict[str, dict[str, str
     from notify.web.keys import DB
 
     db: Database = client.server.app[DB]
-    people = {
-        "pr": ["pr"],
-        "pr2": ["pr"],
-        "approver": ["approver"],
-        "disaster": ["disaster"],
-        "analyst": ["analyst"],
-        "admin": ["admin"],
-    }
     headers: dict[str, dict[str, str]] = {}
     async with db.transaction() as session:
-        for login, roles in people.items():
+        for login, roles in STAFF_ROLES.items():
             user = await create_staff(session, login, f"{login} 職員", roles)
             token = await issue_token(session, user)
             headers[login] = {"Authorization": f"Bearer {token}"}

@@ -20,16 +20,9 @@ from notify.db import Database
 from notify.settings import Settings
 from notify.staff import create_staff, hash_password
 from notify.web.keys import DB
+from tests.conftest import STAFF_ROLES
 
 PASSWORD = "correct-horse-battery"
-PEOPLE = {
-    "pr": ["pr"],
-    "pr2": ["pr"],
-    "approver": ["approver"],
-    "disaster": ["disaster"],
-    "analyst": ["analyst"],
-    "admin": ["admin"],
-}
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -99,7 +92,7 @@ async def start_console(
 async def add_staff(app: web.Application) -> None:
     """One console user per role (all with PASSWORD), plus a second PR user."""
     async with app[DB].transaction() as session:
-        for login, roles in PEOPLE.items():
+        for login, roles in STAFF_ROLES.items():
             user = await create_staff(session, login, f"{login} 職員", roles)
             user.password_hash = _password_hash()
 
