@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +66,6 @@ class LineLogin:
 @pytest.fixture
 def line_login(sandbox: LineSandbox, session: aiohttp.ClientSession) -> LineLogin:
     return LineLogin(sandbox, session)
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[SmtpSandbox]:
-    sandbox = SmtpSandbox()
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -22,6 +21,7 @@ from notify.registry.email_optin import confirm_token
 from notify.settings import Settings
 from sandbox.smtp import SmtpSandbox
 from tests.conftest import count_rows
+from tests.plugins.workers import run_burst_worker
 from tests.registry.conftest import hub_db
 from worker import build_worker
 
@@ -39,23 +39,12 @@ async def _registry_shutdown(ctx: dict[str, Any]) -> None:
 
 async def run_worker(settings: Settings) -> None:
     """worker.py's worker, limited to this area's jobs (other areas' start-up is not ours)."""
-    worker = build_worker(
+    await run_burst_worker(
         settings,
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.05,
         functions=registry_jobs.FUNCTIONS,
-        cron_jobs=None,
         on_startup=_registry_startup,
         on_shutdown=_registry_shutdown,
     )
-    try:
-        await worker.async_run()
-    finally:
-        with warnings.catch_warnings():
-            # arq 0.28 closes its pool with redis-py's deprecated close(); nothing we can fix.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            await worker.close()
 
 
 async def subscribe(hub: TestClient[Any, Any], email: str = ADDRESS, **extra: Any) -> Any:
