@@ -64,12 +64,24 @@ def _claimable(now: dt.datetime) -> ColumnElement[bool]:
 @dataclass(slots=True)
 class Attempt:
     """A claimed batch: detached copies of the batch and broadcast rows, the lease token and
-    the rows still to send."""
+    the rows still to send; `heartbeat` renews the lease from the claim until the attempt
+    is recorded (`hold`)."""
 
     batch: DeliveryBatch
     broadcast: Broadcast
     token: str
     rows: list[BatchRow]
+    heartbeat: asyncio.Task[None] | None = None
+
+    def hold(self, rt: DeliveryRuntime) -> None:
+        """Keep the lease until `let_go` (a batch claimed ahead of its send waits under it)."""
+        if self.heartbeat is None:
+            self.heartbeat = asyncio.create_task(keep_lease(rt, self.batch.id, self.token))
+
+    def let_go(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+            self.heartbeat = None
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
@@ -266,8 +278,13 @@ async def record_attempt(
     rows: Sequence[BatchRow],
     results: Sequence[DeliveryResult],
     token: str,
+    *,
+    check_finish: bool = True,
 ) -> float | None:
-    """Record one attempt; returns the seconds until the next try, or None when done."""
+    """Record one attempt; returns the seconds until the next try, or None when done.
+
+    `check_finish=False`: the caller holds another batch of the broadcast (claimed, so
+    active), and the broadcast cannot have finished; that batch's record checks."""
     now = utcnow()
     new_batches: list[tuple[int, str]] = []
     delay: float | None = None
@@ -296,7 +313,7 @@ async def record_attempt(
             await _release(session, batch.id, token, BatchStatus.DONE, now, None)
     if new_batches:
         await enqueue_batches(rt.redis, new_batches)
-    if delay is None:
+    if delay is None and check_finish:
         # After the commit, never inside it: of two batches ending together, the one that
         # checks last sees the other's commit (inside, each would see the other still busy).
         await maybe_finish(rt, broadcast.id)

@@ -15,6 +15,10 @@ Crash safety, step by step:
    batch's next state, in one transaction; a kill before it commits repeats exactly this
    attempt. FCM and email have no idempotency key, so that repeat is bounded by sending at
    most one batch per channel per worker process at a time (`runtime.IN_FLIGHT_PER_PROCESS`).
+
+An FCM or email lane claims and loads its next batch while it sends the current one (a claim
+sends nothing, and its lease is renewed from the claim on), so the provider is kept busy
+without a second batch in flight.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ SLOT_WAIT_S = 20.0
 # A lane (one per channel and process, see below) hands over to a fresh job after this long,
 # well inside the job timeout.
 LANE_BUDGET_S = 60.0
+# How often a running lane renews its entry in the lane registry (whose entries live
+# lanes.REGISTRY_TTL_S): once a batch is needlessly often, a Redis round trip each.
+MARK_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,39 +120,103 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
     rt.lane = lane
     started = time.monotonic()
     sent = 0
+    claim: batch_state.Attempt | str | float = "other"  # the batch claimed and not yet sent
     try:
         await lanes.mark_lane(rt, lane)
-        opened = await batch_state.open_attempt(rt, batch_id) if lane == channel else "other"
-        if isinstance(opened, float):
-            raise Retry(defer=opened)  # not due yet / leased elsewhere: this job comes back
+        marked = time.monotonic()
+        if lane == channel:
+            claim = _held(rt, await batch_state.open_attempt(rt, batch_id))
+        if isinstance(claim, float):
+            raise Retry(defer=claim)  # not due yet / leased elsewhere: this job comes back
         while True:
-            if isinstance(opened, batch_state.Attempt):
-                await _attempt(rt, opened)  # a retry is picked up again when it is due
+            if isinstance(claim, batch_state.Attempt):
+                attempt, claim = claim, "sending"  # never given back from here on
+                # A retry is picked up again when it is due.
+                claim = await _send_and_claim_next(rt, attempt, lane)
                 sent += 1
-                await lanes.mark_lane(rt, lane)
+                if time.monotonic() - marked > MARK_EVERY_S:
+                    await lanes.mark_lane(rt, lane)
+                    marked = time.monotonic()
+            else:
+                rt.lane_calls[lane] = 0
+                claim = await _claim_next(rt, lane)
             if time.monotonic() - started > LANE_BUDGET_S:
                 raise Retry(defer=0.01)  # hand over to a fresh run of this job
-            rt.lane_calls[lane] = 0
-            opened = await batch_state.open_attempt(rt, None, channel=lane)
-            if opened == "none":
+            if claim == "none":
                 if rt.lane_calls.get(lane, 0):
                     continue  # a job came by meanwhile: look once more
                 break
     finally:
         rt.lane = None
+        _give_back(rt, claim)  # the lane stops with a batch claimed ahead
         await lanes.unmark_lane(rt, lane)
     await batch_state.requeue_retries(rt, lane)
     return f"{lane} lane: {sent} batches"
 
 
-async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float | None:
-    """Send one claimed batch and record it; returns the seconds until its next try."""
+async def _send_and_claim_next(
+    rt: DeliveryRuntime, attempt: batch_state.Attempt, lane: str
+) -> batch_state.Attempt | str | float:
+    """Send and record `attempt` while the lane's next batch is claimed and loaded; returns
+    that claim. Still one batch in flight: the next one is only sent after this one is
+    recorded, and a claim sends nothing (a killed worker's claim just runs out its lease)."""
+    rt.lane_calls[lane] = 0
+    following = asyncio.create_task(_claim_next(rt, lane))
+    try:
+        await _attempt(rt, attempt, following)
+        return await asyncio.shield(following)
+    except BaseException:  # the claim, whenever it is made, goes back
+        following.add_done_callback(lambda claim: _give_back(rt, _result(claim)))
+        raise
+
+
+async def _claim_next(rt: DeliveryRuntime, lane: str) -> batch_state.Attempt | str | float:
+    return _held(rt, await batch_state.open_attempt(rt, None, channel=lane))
+
+
+def _held(
+    rt: DeliveryRuntime, opened: batch_state.Attempt | str | float
+) -> batch_state.Attempt | str | float:
+    """A claim's lease is renewed from the moment it is made (a batch claimed ahead may
+    wait for the batch before it longer than the lease)."""
+    if isinstance(opened, batch_state.Attempt):
+        opened.hold(rt)
+    return opened
+
+
+def _result(task: asyncio.Task[Any]) -> Any:
+    return None if task.cancelled() or task.exception() is not None else task.result()
+
+
+_UNCLAIMS: set[asyncio.Task[None]] = set()
+
+
+def _give_back(rt: DeliveryRuntime, claim: object) -> None:
+    """A batch claimed ahead that the lane will not send: stop renewing its lease and unclaim
+    it in the background, so it is due again at once (if the unclaim never runs, the lease
+    runs out and the batch is due then)."""
+    if not isinstance(claim, batch_state.Attempt):
+        return
+    claim.let_go()
+    task = asyncio.create_task(batch_state.unclaim(rt, claim.batch.id, claim.token))
+    _UNCLAIMS.add(task)
+    task.add_done_callback(_UNCLAIMS.discard)
+
+
+async def _attempt(
+    rt: DeliveryRuntime,
+    attempt: batch_state.Attempt,
+    following: asyncio.Task[batch_state.Attempt | str | float] | None = None,
+) -> float | None:
+    """Send one claimed batch and record it; returns the seconds until its next try.
+    `following`: the lane's claim of its next batch, made meanwhile."""
     batch, broadcast, lease, rows = attempt.batch, attempt.broadcast, attempt.token, attempt.rows
-    heartbeat = asyncio.create_task(batch_state.keep_lease(rt, batch.id, lease))
+    attempt.hold(rt)
     try:
         if not rows:
             await batch_state.finish_empty(rt, batch.id, lease, broadcast.id, utcnow())
             return None
+        sent_s: float | None = None  # how long the provider call took, when one was made
         try:
             message = rt.renders.render(broadcast, batch.channel, batch.language, batch.ward_code)
             if batch.channel == ChannelName.FCM:
@@ -172,25 +243,44 @@ async def _attempt(rt: DeliveryRuntime, attempt: batch_state.Attempt) -> float |
             sending = time.monotonic()
             outcome = await _send(rt, batch.channel, rows, message, context, broadcast)
             sent_s = time.monotonic() - sending
-            await _count_for_metrics(rt, batch.channel, outcome.results, sent_s)
         if outcome.rate_limited_s:
             await rt.limiter.penalize(rt.buckets[batch.channel], outcome.rate_limited_s)
+        more_to_send = await _claimed_for(following, broadcast.id)
         recording = time.monotonic()
-        next_try = await batch_state.record_attempt(
-            rt, batch, broadcast, rows, outcome.results, lease
+        record = batch_state.record_attempt(
+            rt, batch, broadcast, rows, outcome.results, lease, check_finish=not more_to_send
         )
+        if sent_s is None:
+            next_try = await record
+        else:  # counted in Redis while the results are written to the database
+            counted = _count_for_metrics(rt, batch.channel, outcome.results, sent_s)
+            next_try, _ = await asyncio.gather(record, counted)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "batch %s %s: %s rows, send %.3f s, record %.3f s",
                 batch.id,
                 batch.channel,
                 len(rows),
-                locals().get("sent_s", 0.0),
+                sent_s or 0.0,
                 time.monotonic() - recording,
             )
     finally:
-        heartbeat.cancel()
+        attempt.let_go()
     return next_try
+
+
+async def _claimed_for(
+    following: asyncio.Task[batch_state.Attempt | str | float] | None, broadcast_id: int
+) -> bool:
+    """Whether the lane's next claim is a batch of the same broadcast: that batch keeps the
+    broadcast busy, so asking after this record whether it finished would find it busy."""
+    if following is None:
+        return False
+    try:
+        claim = await asyncio.shield(following)
+    except Exception:  # the lane sees the error when it takes the claim; record this batch
+        return False
+    return isinstance(claim, batch_state.Attempt) and claim.broadcast.id == broadcast_id
 
 
 async def _count_for_metrics(

@@ -187,6 +187,11 @@ async def snapshot_and_plan(
         # And the numbering sorts every recipient: let it sort in memory.
         await session.execute(text("ANALYZE delivery_batches"))
         await session.execute(text("SET LOCAL work_mem = '128MB'"))
+        # The numbering comes out sorted by (channel, language), so PostgreSQL likes a merge
+        # join on those two keys and tests ward and seq as a filter: every recipient against
+        # every batch of its channel and language (39 million tests, 11 s, at 200,000
+        # recipients; it grows with the square). The hash join on all four keys is 1 s.
+        await session.execute(text("SET LOCAL enable_mergejoin = off"))
 
     # 2. The rows, each numbered within its group and joined to its batch.
     size_of = case(*((src.c.channel == name, n) for name, n in sizes.items()), else_=500)

@@ -8,20 +8,23 @@ worker (or the reconciler) take over.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
+from arq import Retry
 from arq.connections import ArqRedis
 from sqlalchemy import select, update
 
 from channels.base import SendContext
 from notify.db import Database, utcnow
-from notify.delivery import batches
+from notify.delivery import batches, sender
 from notify.delivery.engine import begin_delivery
 from notify.delivery.reconcile import reconcile
 from notify.delivery.runtime import runtime
 from notify.delivery.sender import _recipients
-from notify.delivery.tables import Delivery, DeliveryBatch
+from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch
 from notify.models import Broadcast
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
@@ -113,6 +116,40 @@ async def test_fcm_repeat_after_a_kill_is_bounded_by_the_batch_in_flight(
 
     counts = [sandboxes.fcm.state.counters.get("delivered", a) for a in town.all("fcm")]
     assert counts.count(2) == len(in_flight) == 100 and counts.count(1) == 150
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_a_lane_that_stops_gives_back_the_batch_it_claimed_ahead(
+    hub_settings: Settings,
+    db: Database,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A lane claims its next batch while it sends one. When it stops (here: its time budget
+    # is spent after one batch) that claim goes back at once, unsent and its attempt not
+    # counted, rather than when its lease runs out.
+    town = await seed(db, [Person(fcm=True, ward="141313") for _ in range(250)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)  # 100 + 100 + 50 (chunk_size_fcm = 100)
+    first, ahead, _ = await _batches(db, "fcm")
+    monkeypatch.setattr(sender, "LANE_BUDGET_S", 0.0)
+    with pytest.raises(Retry):  # the lane hands over to a fresh run of its job
+        await sender.send_batch(runtime(ctx), first, "fcm")
+    assert sandboxes.fcm.state.counters.total("delivered") == 100
+
+    query = select(DeliveryBatch.status, DeliveryBatch.lease_token, DeliveryBatch.attempts)
+    for _ in range(100):  # the claim goes back in the background
+        async with db.transaction() as session:
+            state = (await session.execute(query.where(DeliveryBatch.id == ahead))).one()
+        if state.status == BatchStatus.QUEUED:
+            break
+        await asyncio.sleep(0.05)
+    assert tuple(state) == ("queued", None, 0)
+
+    monkeypatch.undo()  # a lane with no time budget would hand over for ever
+    await run_worker(hub_settings)
+    assert times_delivered(sandboxes, town, "fcm") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
 
 
