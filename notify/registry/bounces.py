@@ -30,7 +30,7 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName
@@ -43,7 +43,6 @@ from notify.models import Endpoint, Role
 from notify.registry.routing import routes
 from notify.settings import Settings
 from notify.stats.events import record_bounce, was_targeted
-from notify.stats.tables import EmailBounce
 from notify.web.api import Call, UnsupportedMediaType
 from notify.web.auth import Principal
 from notify.web.keys import DB
@@ -107,7 +106,9 @@ async def ingest_bounce(
             ):
                 broadcast_id = bounce.broadcast_id
                 if bounce.kind != "complaint":  # a complaint proves delivery: not a bounce
-                    recorded = await _store(session, broadcast_id, endpoint.id, bounce.prune)
+                    recorded = await record_bounce(
+                        session, broadcast_id, endpoint.id, permanent=bounce.prune
+                    )
             if pruned or recorded:
                 audit.record(
                     session,
@@ -137,9 +138,7 @@ async def ingest_bounce(
 
 def read_bounce(raw: bytes) -> Bounce:
     if len(raw) > MAX_BOUNCE_BYTES:
-        raise PayloadTooLarge(
-            f"メールが大きすぎます / the message is larger than {MAX_BOUNCE_BYTES} bytes"
-        )
+        raise _too_large()
     try:
         bounce = parse_bounce(raw)
     except Exception as exc:  # hostile input: whatever the parser trips on is a refusal
@@ -148,6 +147,12 @@ def read_bounce(raw: bytes) -> Bounce:
     if bounce is None:
         raise _not_a_bounce()
     return bounce
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"メールが大きすぎます / the message is larger than {MAX_BOUNCE_BYTES} bytes"
+    )
 
 
 def _not_a_bounce() -> InvalidInput:
@@ -182,23 +187,6 @@ async def _find_endpoint(
         .all()
     )
     return (found[0], "address") if len(found) == 1 else (None, None)
-
-
-async def _store(session: AsyncSession, broadcast_id: int, endpoint_id: int, hard: bool) -> bool:
-    if await record_bounce(session, broadcast_id, endpoint_id, permanent=hard):
-        return True
-    if not hard:
-        return False
-    upgraded = await session.execute(  # a soft bounce seen first, then the hard one
-        update(EmailBounce)
-        .where(
-            EmailBounce.broadcast_id == broadcast_id,
-            EmailBounce.endpoint_id == endpoint_id,
-            EmailBounce.permanent.is_(False),
-        )
-        .values(permanent=True)
-    )
-    return bool(upgraded.rowcount)  # type: ignore[attr-defined]
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -238,16 +226,13 @@ async def post_bounce(request: web.Request, call: Call[None, None]) -> BounceOut
 
 async def _read_capped(request: web.Request) -> bytes:
     """The body, read past the app's general size limit up to MAX_BOUNCE_BYTES only."""
-    too_large = PayloadTooLarge(
-        f"メールが大きすぎます / the message is larger than {MAX_BOUNCE_BYTES} bytes"
-    )
     if (request.content_length or 0) > MAX_BOUNCE_BYTES:
-        raise too_large
+        raise _too_large()
     data = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         data += chunk
         if len(data) > MAX_BOUNCE_BYTES:
-            raise too_large
+            raise _too_large()
     return bytes(data)
 
 

@@ -60,12 +60,21 @@ async def record_bounce(
 ) -> bool:
     """Called by whoever reads bounce reports (DSNs): the message was accepted, then bounced.
 
-    Email "delivered" is accepted minus these. True when this call stored it.
+    Email "delivered" is accepted minus these. One row per (broadcast, endpoint); a permanent
+    bounce after a soft one makes it permanent. True when this call stored or upgraded it.
     """
+    insert = dialect_insert(session, EmailBounce).values(
+        broadcast_id=broadcast_id, endpoint_id=endpoint_id, permanent=permanent
+    )
+    keys = ["broadcast_id", "endpoint_id"]
     statement = (
-        dialect_insert(session, EmailBounce)
-        .values(broadcast_id=broadcast_id, endpoint_id=endpoint_id, permanent=permanent)
-        .on_conflict_do_nothing(index_elements=["broadcast_id", "endpoint_id"])
+        insert.on_conflict_do_update(
+            index_elements=keys,
+            set_={"permanent": True},
+            where=EmailBounce.permanent.is_(False),
+        )
+        if permanent
+        else insert.on_conflict_do_nothing(index_elements=keys)
     )
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
