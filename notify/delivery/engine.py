@@ -48,7 +48,6 @@ COMPLETED = "completed"
 FAILED = "failed"
 PLAN_LOCK_MS = 30_000  # renewed after every page; a dead planner's lock ends soon
 ALL_FAILED = "全件の配信に失敗しました / every delivery failed"
-JST = dt.timezone(dt.timedelta(hours=9))
 
 
 async def begin_delivery(ctx: Mapping[str, Any], broadcast_id: int) -> None:

@@ -1,7 +1,7 @@
 """Tracking links for email and the signed open reference for app pushes.
 
-The delivery engine puts `email_links(...)` into `Recipient.extra` of each email recipient,
-and `push_extra(...)` into that of each app device; the adapters use them:
+The delivery engine puts `email_links(...)` into `Recipient.extra` of each email recipient
+(the email adapter uses them) and `broadcast_open_ref(...)` into each push's data:
 
 - `open_pixel_url`: `<img>` at the end of the HTML (`GET /o/{token}.gif`).
 - `click_url_prefix`: every link is rewritten to `prefix + quote(url, safe="")`
@@ -10,10 +10,10 @@ and `push_extra(...)` into that of each app device; the adapters use them:
   valid token cannot be turned into an open redirect.
 - `unsubscribe_url`: `/u/{Endpoint.token}` (served by the registry), for List-Unsubscribe.
 - `open_ref` (app): sent in the push data; the app returns it to `POST /api/app/opens`.
-  Either per device (`push_extra`, when the FCM adapter copies `Recipient.extra` into the
-  data) or per broadcast (`broadcast_open_ref`, put once into `PushMessage.data`): the
-  report is authenticated by the device credential either way, and a broadcast-wide
-  reference counts only for a device the broadcast was sent to.
+  The engine sends one per broadcast (`broadcast_open_ref`), so an FCM body is serialised
+  once per batch; the endpoint also takes a per-device one (`app_open_ref`). The report is
+  authenticated by the device credential either way, and a broadcast-wide reference counts
+  only for a device the broadcast was sent to.
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ def email_links(
     if endpoint_token:
         links["unsubscribe_url"] = base + UNSUBSCRIBE_PATH.format(token=endpoint_token)
     return links
-
-
-def push_extra(settings: Settings, broadcast_id: int, endpoint_id: int) -> dict[str, str]:
-    """`Recipient.extra` for one app device: the FCM adapter copies `open_ref` into the data."""
-    return {"open_ref": app_open_ref(settings, broadcast_id, endpoint_id)}
 
 
 def app_open_ref(settings: Settings, broadcast_id: int, endpoint_id: int) -> str:

@@ -48,7 +48,7 @@ async def _sandbox_opens(sandbox: LineSandbox, probability: float) -> None:
 
 
 async def _app_open(hub: TestClient[Any, Any], settings: Settings, b: int, t: Target) -> None:
-    ref = tracking.push_extra(settings, b, t.endpoint_id)["open_ref"]
+    ref = tracking.broadcast_open_ref(settings, b)  # what the delivery engine sends
     resp = await hub.post(
         "/api/app/opens",
         json={"broadcast_id": b, "ref": ref},

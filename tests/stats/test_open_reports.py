@@ -47,7 +47,7 @@ async def test_app_open_is_counted_once_per_device(
     broadcast = await make_broadcast(hub_db)
     device, other = await make_targets(hub_db, "fcm", 2)
     await add_deliveries(hub_db, broadcast, [device, other])
-    ref = tracking.push_extra(stats_settings, broadcast, device.endpoint_id)["open_ref"]
+    ref = tracking.app_open_ref(stats_settings, broadcast, device.endpoint_id)
     auth = {"Authorization": f"Bearer {device.credential}"}
 
     resp = await hub.post(
