@@ -50,17 +50,16 @@ async def provision_devices(settings: Settings, db: Database) -> dict[str, str]:
             )
         ).all()
         credentials: dict[str, str] = {}
+        new_hashes: list[dict[str, object]] = []
         for endpoint_id, token, secret_hash in rows:
             secret = _secret(settings, endpoint_id)
             if secret_hash is None:
-                await session.execute(
-                    update(Endpoint)
-                    .where(Endpoint.id == endpoint_id)
-                    .values(secret_hash=hash_token(secret))
-                )
+                new_hashes.append({"id": endpoint_id, "secret_hash": hash_token(secret)})
             elif secret_hash != hash_token(secret):
                 continue  # a device that registered itself: not ours to drive
             credentials[token] = device_credential(endpoint_id, secret)
+        if new_hashes:  # one executemany by primary key
+            await session.execute(update(Endpoint), new_hashes)
     return credentials
 
 
@@ -77,7 +76,8 @@ class DemoPhones:
             while True:
                 await asyncio.sleep(POLL_S)
                 try:
-                    async with http.get(log_url, params={"path": "/v1/", "limit": "10000"}) as r:
+                    since = {"path": "/v1/", "after": str(self.seen_seq), "limit": "5000"}
+                    async with http.get(log_url, params=since) as r:
                         entries = (await r.json())["entries"]
                     for push in self._new_pushes(entries):
                         await self._open(http, hub, push)
@@ -85,11 +85,11 @@ class DemoPhones:
                     log.debug("demo phones: %r", exc)
 
     def _new_pushes(self, entries: list[dict[str, Any]]) -> list[tuple[str, dict[str, str]]]:
-        fresh = [e for e in entries if e.get("seq", 0) > self.seen_seq]
-        if fresh:
-            self.seen_seq = max(e["seq"] for e in fresh)
         out = []
-        for entry in fresh:
+        for entry in entries:  # only what came after the last one seen, oldest first
+            if "status" not in entry:
+                break  # still being answered: read it again next time
+            self.seen_seq = entry["seq"]
             message = (entry.get("body") or {}).get("message") or {}
             token, data = message.get("token"), message.get("data") or {}
             if entry.get("status") == 200 and token in self.credentials and "open_ref" in data:

@@ -3,7 +3,8 @@
 The hub's workers run in other processes than the sandbox, so everything a test or benchmark
 needs to steer or inspect is reachable over HTTP under `/_sandbox/`:
 
-- `GET  /_sandbox/log?limit=N&path=PREFIX` - the last requests (bounded ring buffer)
+- `GET  /_sandbox/log?limit=N&path=PREFIX&after=SEQ` - the last requests (bounded ring
+  buffer); with `after`, the first N since that entry's `seq` (for pollers)
 - `GET  /_sandbox/counters?name=delivered&recipient=ID` - per-recipient counters
 - `POST /_sandbox/faults` - `{"error_share": .1, "error_status": 503, "timeout_share": 0,
   "hang_s": 30, "slow_ms": 0, "slow_share": 1, "seed": 1, "paths": ["/v2/bot/message"]}`
@@ -104,9 +105,20 @@ class RequestLog:
         self._entries.append(entry)
         return entry
 
-    def entries(self, *, path: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        selected = [e for e in self._entries if path is None or e.get("path", "").startswith(path)]
-        return selected[-limit:] if limit else selected
+    def entries(
+        self, *, path: str | None = None, limit: int | None = None, after: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` entries; with `after` (a `seq`), the oldest `limit` entries
+        since that one, so a poller reads each entry once and skips none."""
+        selected = [
+            e
+            for e in self._entries
+            if (path is None or e.get("path", "").startswith(path))
+            and (after is None or e["seq"] > after)
+        ]
+        if not limit:
+            return selected
+        return selected[:limit] if after is not None else selected[-limit:]
 
     def clear(self) -> None:
         self._entries.clear()
@@ -269,8 +281,12 @@ def _describe(request: web.Request, raw: bytes) -> dict[str, Any]:
 
 async def _get_log(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    limit = int(request.query.get("limit", "1000"))
-    entries = state.log.entries(path=request.query.get("path"), limit=limit)
+    try:
+        limit = int(request.query.get("limit", "1000"))
+        after = int(request.query["after"]) if "after" in request.query else None
+    except ValueError:
+        return web.json_response({"message": "limit and after must be integers"}, status=400)
+    entries = state.log.entries(path=request.query.get("path"), limit=limit, after=after)
     return web.json_response({"entries": entries, "total_kept": len(state.log)})
 
 
@@ -378,8 +394,12 @@ class SandboxControl:
         params = {k: v for k, v in (("name", name), ("recipient", recipient)) if v is not None}
         return (await self._call("GET", "counters", params=params))["counters"]
 
-    async def log(self, path: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    async def log(
+        self, path: str | None = None, limit: int = 1000, after: int | None = None
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit} | ({"path": path} if path else {})
+        if after is not None:
+            params["after"] = after
         return (await self._call("GET", "log", params=params))["entries"]
 
     async def faults(self, **config: Any) -> None:

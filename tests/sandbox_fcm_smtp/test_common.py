@@ -51,6 +51,13 @@ async def test_log_and_counters_are_readable_over_http(served) -> None:
     log = await control.log(path="/send")
     assert [e["body"]["to"] for e in log] == ["a", "a", "b"]
     assert all(e["status"] == 200 for e in log)
+    # A poller: the first N after the last seq it saw, oldest first.
+    first = log[0]["seq"]
+    assert [e["body"]["to"] for e in await control.log(after=first, limit=1)] == ["a"]
+    assert [e["body"]["to"] for e in await control.log(after=first)] == ["a", "b"]
+    assert await control.log(after=log[-1]["seq"]) == []
+    async with session.get(url + "/_sandbox/log", params={"after": "x"}) as r:
+        assert r.status == 400
     await control.reset()
     assert await control.counters() == {}
     assert await control.log() == []
