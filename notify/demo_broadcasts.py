@@ -73,9 +73,7 @@ async def send_demo_broadcasts(settings: Settings, db: Database, city: CityConfi
         if await session.scalar(select(func.count()).select_from(Broadcast)):
             return []
         staff = {
-            row.login: Principal(
-                "staff", staff_id=row.id, login=row.login, roles=frozenset(row.roles)
-            )
+            row.login: Principal.of_staff(row)
             for row in (await session.execute(select(StaffUser))).scalars()
         }
     author, reviewer = staff.get("pr"), staff.get("approver")

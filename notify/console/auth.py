@@ -69,13 +69,7 @@ async def active_staff(request: web.Request, staff_id: int) -> StaffUser | None:
 
 
 def principal_for(staff: StaffUser) -> Principal:
-    return Principal(
-        "staff",
-        staff_id=staff.id,
-        login=staff.login,
-        roles=frozenset(staff.roles),
-        via_session=True,
-    )
+    return Principal.of_staff(staff, via_session=True)
 
 
 async def session_principal(request: web.Request) -> Principal | None:

@@ -35,6 +35,16 @@ class Principal:
         wanted = set(roles)
         return Role.ADMIN in self.roles or not wanted or bool(wanted & self.roles)
 
+    @classmethod
+    def of_staff(cls, staff: StaffUser, *, via_session: bool = False) -> Principal:
+        return cls(
+            "staff",
+            staff_id=staff.id,
+            login=staff.login,
+            roles=frozenset(staff.roles),
+            via_session=via_session,
+        )
+
     @property
     def audit_actor(self) -> tuple[str, str]:
         if self.kind == "staff":
@@ -96,7 +106,7 @@ async def _staff_from_token(request: web.Request, token: str) -> Principal | Non
         ).scalar_one_or_none()
     if row is None or not row.active:
         return None
-    return Principal("staff", staff_id=row.id, login=row.login, roles=frozenset(row.roles))
+    return Principal.of_staff(row)
 
 
 async def _device_from_credential(request: web.Request, credential: str) -> Principal | None:
