@@ -169,9 +169,10 @@ async def test_simulated_readers_fetch_the_pixel_and_click_loopback_links_only(
         await control.limits(reader_open_share=1.0, reader_click_share=1.0, reader_delay_s=0.0)
         message = mail("reader@example.jp")
         message.add_alternative(
+            # Off-host and unsubscribe links come first: a reader must pass over both.
             '<p><a href="http://192.0.2.1/elsewhere">外部</a>'
-            f'<a href="{hub.url}/c/tok?u=x">詳しく</a>'
             f'<a href="{hub.url}/u/unsub">配信停止</a>'
+            f'<a href="{hub.url}/c/tok?u=x">詳しく</a>'
             f'<img src="{hub.url}/o/tok.gif" width="1" height="1" alt=""></p>',
             subtype="html",
         )
