@@ -85,10 +85,16 @@ class Attempt:
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
-    return and_(
-        DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY)),
-        or_(DeliveryBatch.next_attempt_at.is_(None), DeliveryBatch.next_attempt_at <= now),
-        or_(DeliveryBatch.lease_until.is_(None), DeliveryBatch.lease_until <= now),
+    """What a lane may take next: a batch waiting for its (next) try, or one left 'sending'
+    whose lease ran out (its worker died; the job that would rescue it may meet this very
+    lane and leave the batch to it)."""
+    return or_(
+        and_(
+            DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY)),
+            or_(DeliveryBatch.next_attempt_at.is_(None), DeliveryBatch.next_attempt_at <= now),
+            or_(DeliveryBatch.lease_until.is_(None), DeliveryBatch.lease_until <= now),
+        ),
+        and_(DeliveryBatch.status == BatchStatus.SENDING, DeliveryBatch.lease_until <= now),
     )
 
 

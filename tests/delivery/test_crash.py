@@ -119,6 +119,23 @@ async def test_fcm_repeat_after_a_kill_is_bounded_by_the_batch_in_flight(
     assert await broadcast_status(db, broadcast_id) == "completed"
 
 
+async def test_a_lane_takes_over_a_batch_whose_worker_died(
+    db: Database, sandboxes: SandboxHandles, ctx: dict[str, Any]
+) -> None:
+    # The job that would rescue the batch may reach a process whose FCM lane is running and
+    # leave the batch to that lane ("in lane"): the lane's next must include it.
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(250)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)
+    async with db.transaction() as session:
+        first = (
+            await session.execute(select(DeliveryBatch.id).order_by(DeliveryBatch.id).limit(1))
+        ).scalar_one()
+    await send_and_die(ctx, first)
+    taken = await batches.open_attempt(runtime(ctx), None, channel="fcm")
+    assert isinstance(taken, batches.Attempt) and taken.batch.id == first
+
+
 async def test_a_lane_that_stops_gives_back_the_batch_it_claimed_ahead(
     hub_settings: Settings,
     db: Database,
