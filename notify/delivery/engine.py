@@ -35,6 +35,7 @@ from notify.delivery.tables import (
     DeliveryBatch,
     DeliveryRun,
     DeliveryStatus,
+    unbatched,
 )
 from notify.models import Broadcast
 from notify.stats.insight import unit_mode_for
@@ -204,7 +205,7 @@ async def release_held(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime)
                 update(Delivery)
                 .where(
                     Delivery.broadcast_id == broadcast_id,
-                    Delivery.status == DeliveryStatus.HELD,
+                    unbatched(DeliveryStatus.HELD),
                     # None: quiet hours changed during the snapshot; nothing to wait for.
                     or_(Delivery.not_before <= now, Delivery.not_before.is_(None)),
                 )
@@ -229,7 +230,7 @@ async def is_busy(session: AsyncSession, broadcast_id: int) -> bool:
     rows = select(
         exists().where(
             Delivery.broadcast_id == broadcast_id,
-            Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
+            unbatched(DeliveryStatus.PENDING, DeliveryStatus.HELD),
         )
     )
     return bool((await session.execute(rows)).scalar_one())

@@ -24,7 +24,13 @@ from channels.base import ChannelName
 from notify.db import Database, utcnow
 from notify.delivery.quiet import QuietClock
 from notify.delivery.sql import id_in, status_is
-from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
+from notify.delivery.tables import (
+    BatchStatus,
+    Delivery,
+    DeliveryBatch,
+    DeliveryStatus,
+    unbatched,
+)
 from notify.models import Resident
 
 PAGE_ROWS = 5000
@@ -216,7 +222,7 @@ def pending_rows_query(
             Resident.quiet_end_min,
         )
         .join(Resident, Resident.id == Delivery.resident_id)
-        .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING)
+        .where(Delivery.broadcast_id == broadcast_id, unbatched(DeliveryStatus.PENDING))
         .order_by(Delivery.id)
     )
 

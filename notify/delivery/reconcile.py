@@ -40,6 +40,7 @@ from notify.delivery.tables import (
     DeliveryBatch,
     DeliveryRun,
     DeliveryStatus,
+    unbatched,
 )
 from notify.models import Broadcast
 
@@ -115,7 +116,7 @@ async def reconcile_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:
                 select(
                     exists().where(
                         Delivery.broadcast_id == broadcast_id,
-                        Delivery.status == DeliveryStatus.PENDING,
+                        unbatched(DeliveryStatus.PENDING),
                     )
                 )
             )
@@ -208,7 +209,7 @@ async def cancel_remaining(rt: DeliveryRuntime, broadcast_id: int, now: dt.datet
             update(Delivery)
             .where(
                 Delivery.broadcast_id == broadcast_id,
-                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
+                unbatched(DeliveryStatus.PENDING, DeliveryStatus.HELD),
             )
             .values(status=DeliveryStatus.CANCELLED, updated_at=now)
         )

@@ -45,7 +45,13 @@ from channels.base import ChannelName
 from notify.city import CityConfig
 from notify.delivery.planner import aggregation_unit
 from notify.delivery.quiet import QuietClock
-from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
+from notify.delivery.tables import (
+    BatchStatus,
+    Delivery,
+    DeliveryBatch,
+    DeliveryStatus,
+    unbatched,
+)
 from notify.models import Broadcast, Consent, Endpoint, EndpointStatus, Resident
 from segments.compile import segment_residents
 
@@ -253,7 +259,7 @@ async def _hold_until(session: AsyncSession, broadcast_id: int, clock: QuietCloc
     pairs = await session.execute(
         select(Resident.quiet_start_min, Resident.quiet_end_min, func.count())
         .join(Delivery, Delivery.resident_id == Resident.id)
-        .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.HELD)
+        .where(Delivery.broadcast_id == broadcast_id, unbatched(DeliveryStatus.HELD))
         .group_by(Resident.quiet_start_min, Resident.quiet_end_min)
     )
     held = 0
@@ -266,7 +272,7 @@ async def _hold_until(session: AsyncSession, broadcast_id: int, clock: QuietCloc
             update(Delivery)
             .where(
                 Delivery.broadcast_id == broadcast_id,
-                Delivery.status == DeliveryStatus.HELD,
+                unbatched(DeliveryStatus.HELD),
                 Delivery.resident_id.in_(residents),
             )
             # None: the resident changed quiet hours meanwhile; release_held lets it go.

@@ -99,15 +99,16 @@ async def send_sixty_in_batches_of_five(
 async def test_sends_stay_under_the_providers_limit(
     hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
 ) -> None:
-    # The provider allows 8 a second; the hub is set to 6 (headroom for arrival jitter on a
-    # busy test machine: the provider counts arrivals, the hub can only space departures).
+    # The provider allows 8 a second; the hub is set to 5 (headroom for arrival jitter on a
+    # busy test machine: the provider counts arrivals, the hub can only space departures,
+    # and a stalled event loop lets several spaced departures leave together).
     sandboxes.line.base.update_limits({"enabled": True, "multicast": [8, 1.0]})
     settings = hub_settings.model_copy(
-        update={"rate_limits_enabled": True, "line_multicast_per_s": 6.0}
+        update={"rate_limits_enabled": True, "line_multicast_per_s": 5.0}
     )
     elapsed, statuses = await send_sixty_in_batches_of_five(settings, db, queue, sandboxes)
     assert statuses == [200] * 12  # twelve multicasts, not one refused
-    assert elapsed >= 11 / 6 * SAFETY - 0.1  # and not faster than the setting allows
+    assert elapsed >= 11 / 5 * SAFETY - 0.1  # and not faster than the setting allows
 
 
 async def test_a_429_slows_every_sender_down_and_is_retried(
