@@ -35,7 +35,7 @@ async def measure_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench channels")
-    parser.add_argument("--line-requests", type=int, default=2000, help="multicasts of 500")
+    parser.add_argument("--line-requests", type=int, default=6000, help="multicasts of 500")
     parser.add_argument("--fcm-messages", type=int, default=4000, help="per round")
     parser.add_argument("--firebase-admin-messages", type=int, default=2000)
     parser.add_argument("--email-messages", type=int, default=1000, help="per round")
