@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -30,6 +31,7 @@ class TrackedPair:
     endpoint_id: int
 
 
+@functools.lru_cache(maxsize=4)  # one hub secret: derived once, not per token (per email)
 def _key(secret: str) -> bytes:
     return hmac.new(secret.encode(), b"notify.stats.tracking.v1", hashlib.sha256).digest()
 
