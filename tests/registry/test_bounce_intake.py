@@ -10,9 +10,10 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
@@ -35,6 +36,23 @@ RFC822 = "message/rfc822"
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+class Intake(NamedTuple):
+    """What most tests here start from: the hub's database, the contract client, an admin's
+    headers and an email broadcast."""
+
+    db: Database
+    contract: ContractClient
+    admin: dict[str, str]
+    broadcast_id: int
+
+
+@pytest.fixture
+async def intake(client: TestClient[Any, Any], staff_headers: H) -> Intake:
+    db: Database = client.server.app[DB]
+    broadcast_id = await make_broadcast(db, channels=("email",))
+    return Intake(db, await ContractClient.load(client), staff_headers["admin"], broadcast_id)
 
 
 async def send_through_sandbox(
@@ -104,12 +122,9 @@ async def post_bounce(contract: ContractClient, admin: dict[str, str], raw: byte
 
 
 async def test_a_sandbox_dsn_prunes_the_endpoint_and_lowers_delivered_once(
-    client: TestClient[Any, Any], staff_headers: H, settings: Settings, smtp: SmtpSandbox
+    intake: Intake, settings: Settings, smtp: SmtpSandbox
 ) -> None:
-    db: Database = client.server.app[DB]
-    contract = await ContractClient.load(client)
-    admin = staff_headers["admin"]
-    broadcast_id = await make_broadcast(db, channels=("email",))
+    db, contract, admin, broadcast_id = intake
     targets = await make_targets(db, "email", 3)
     gone = targets[0]
     async with aiohttp.ClientSession() as http:
@@ -156,16 +171,12 @@ async def test_a_sandbox_dsn_prunes_the_endpoint_and_lowers_delivered_once(
 
 
 async def test_a_soft_bounce_counts_but_never_prunes(
-    client: TestClient[Any, Any],
-    staff_headers: H,
+    intake: Intake,
     settings: Settings,
     smtp: SmtpSandbox,
     reference_dir: Path,
 ) -> None:
-    db: Database = client.server.app[DB]
-    contract = await ContractClient.load(client)
-    admin = staff_headers["admin"]
-    broadcast_id = await make_broadcast(db, channels=("email",))
+    db, contract, admin, broadcast_id = intake
     [full] = await make_targets(db, "email", 1)
     await send_through_sandbox(db, settings, smtp, broadcast_id, [full])
     mailbox_full = (
@@ -208,12 +219,9 @@ async def test_a_soft_bounce_counts_but_never_prunes(
 
 
 async def test_a_complaint_prunes_but_the_mail_still_counts_as_delivered(
-    client: TestClient[Any, Any], staff_headers: H, reference_dir: Path
+    intake: Intake, reference_dir: Path
 ) -> None:
-    db: Database = client.server.app[DB]
-    contract = await ContractClient.load(client)
-    admin = staff_headers["admin"]
-    broadcast_id = await make_broadcast(db, channels=("email",))
+    db, contract, admin, broadcast_id = intake
     [target] = await make_targets(db, "email", 1)
     async with db.transaction() as session:
         endpoint = await session.get(Endpoint, target.endpoint_id)
@@ -246,12 +254,9 @@ async def test_a_complaint_prunes_but_the_mail_still_counts_as_delivered(
 
 
 async def test_forged_endpoint_and_broadcast_headers_are_not_believed(
-    client: TestClient[Any, Any], staff_headers: H, settings: Settings, smtp: SmtpSandbox
+    intake: Intake, settings: Settings, smtp: SmtpSandbox
 ) -> None:
-    db: Database = client.server.app[DB]
-    contract = await ContractClient.load(client)
-    admin = staff_headers["admin"]
-    broadcast_id = await make_broadcast(db, channels=("email",))
+    db, contract, admin, broadcast_id = intake
     victim, attacker = await make_targets(db, "email", 2)
     await send_through_sandbox(db, settings, smtp, broadcast_id, [victim, attacker])
     own = build_dsn(sent_copy(smtp, attacker.address), attacker.address, "mx.example.jp")
