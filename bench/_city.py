@@ -256,12 +256,22 @@ def _wait_port(port: int, timeout_s: float = 10.0) -> None:
 
 class RssSampler:
     """Peak resident memory of the worker processes (each on its own), and CPU seconds of
-    every sampled process (the last value seen: a killed process keeps its last sample)."""
+    every sampled process (the last value seen: a killed process keeps its last sample).
+
+    `mark_start` takes each process's CPU so far as its zero: the CPU figures then count the
+    send, not the imports and start-up before the clock started."""
 
     def __init__(self) -> None:
         self.peak_mb = 0.0
         self.cpu_s: dict[int, float] = {}
         self.pg_cpu_s: dict[int, float] = {}
+        self.base_s: dict[int, float] = {}
+
+    def mark_start(self, processes: list[subprocess.Popen[bytes]], database: str) -> None:
+        for process in processes:
+            self.sample([process], rss=False)
+        self.sample_postgres(database)
+        self.base_s = {**self.cpu_s, **self.pg_cpu_s}
 
     def sample(self, processes: list[subprocess.Popen[bytes]], *, rss: bool = True) -> None:
         for process in processes:
@@ -275,7 +285,8 @@ class RssSampler:
             self.cpu_s[process.pid] = times.user + times.system
 
     def cpu(self, processes: list[subprocess.Popen[bytes]]) -> float:
-        return round(sum(self.cpu_s.get(p.pid, 0.0) for p in processes), 1)
+        used = (self.cpu_s.get(p.pid, 0.0) - self.base_s.get(p.pid, 0.0) for p in processes)
+        return round(sum(used), 1)
 
     def sample_postgres(self, database: str) -> None:
         """CPU of the PostgreSQL backends serving `database` (by their process title)."""
@@ -290,7 +301,7 @@ class RssSampler:
 
     @property
     def postgres_cpu(self) -> float:
-        return round(sum(self.pg_cpu_s.values()), 1)
+        return round(sum(s - self.base_s.get(pid, 0.0) for pid, s in self.pg_cpu_s.items()), 1)
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -382,25 +393,35 @@ async def channel_throughput(url: str, broadcast_id: int) -> dict[str, dict[str,
     return out
 
 
-async def broadcast_state(url: str, broadcast_id: int) -> tuple[str, int]:
-    conn = await asyncpg.connect(pg_dsn(url))
+async def broadcast_state(
+    url: str, broadcast_id: int, conn: asyncpg.Connection | None = None
+) -> tuple[str, int]:
+    own = conn is None
+    if conn is None:
+        conn = await asyncpg.connect(pg_dsn(url))
     try:
         status = await conn.fetchval("SELECT status FROM broadcasts WHERE id = $1", broadcast_id)
         runs = await conn.fetchval(
             "SELECT COUNT(*) FROM delivery_runs WHERE broadcast_id = $1", broadcast_id
         )
     finally:
-        await conn.close()
+        if own:
+            await conn.close()
     return str(status), int(runs)
 
 
 async def wait_for_end(url: str, broadcast_id: int, sample: Any, timeout_s: float) -> float:
-    """Poll until the broadcast leaves 'sending'; returns when (perf_counter)."""
+    """Poll until the broadcast leaves 'sending'; returns when (perf_counter). One connection
+    for the whole wait: a new PostgreSQL backend twice a second is CPU the hub would not get."""
     deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        status, _ = await broadcast_state(url, broadcast_id)
-        if status not in ("sending", "paused"):
-            return time.perf_counter()
-        sample()
-        await asyncio.sleep(0.5)
+    conn = await asyncpg.connect(pg_dsn(url))
+    try:
+        while time.perf_counter() < deadline:
+            status, _ = await broadcast_state(url, broadcast_id, conn)
+            if status not in ("sending", "paused"):
+                return time.perf_counter()
+            sample()
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
     raise TimeoutError(f"broadcast {broadcast_id} still sending after {timeout_s} s")

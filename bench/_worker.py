@@ -31,7 +31,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 def main() -> None:
     settings = Settings.from_env(os.environ)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(process)d %(name)s %(message)s"
+    )
     if os.environ.get("HUB_BENCH_DEBUG"):  # per-batch timings from notify.delivery
         logging.getLogger("notify.delivery").setLevel(logging.DEBUG)
     worker = build_worker(

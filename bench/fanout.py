@@ -58,6 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--smtp-per-s", type=float, default=5000.0, help="hub SMTP limit")
     parser.add_argument("--smtp-connections", type=int, default=None, help="per email batch")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-client runs")
+    parser.add_argument(
+        "--bare-short",
+        action="store_true",
+        help="bare clients send a short built-in message, not the hub's own request bodies",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     return parser.parse_args(argv)
@@ -110,16 +115,17 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         broadcast_id = await make_broadcast(args.database_url)
         rss = RssSampler()
         pool = await create_pool(RedisSettings.from_dsn(children.redis_url))
+        sandbox = children.sandboxes
+        redis = [children.redis] if children.redis else []
+        database = make_url(args.database_url).database or ""
+        rss.mark_start([*children.workers, *sandbox, *redis], database)
         log("sending …")
         started = time.perf_counter()
         await pool.enqueue_job("delivery.begin", broadcast_id)
-        sandbox = children.sandboxes
-
-        database = make_url(args.database_url).database or ""
 
         def sample() -> None:
             rss.sample(children.workers)
-            rss.sample(sandbox, rss=False)
+            rss.sample([*sandbox, *redis], rss=False)
             rss.sample_postgres(database)
 
         ended = await wait_for_end(args.database_url, broadcast_id, sample, args.timeout)
@@ -146,6 +152,11 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             "worker_cpu_s": rss.cpu(children.workers),
             "sandbox_cpu_s": rss.cpu(sandbox),
             "postgres_cpu_s": rss.postgres_cpu,
+            "redis_cpu_s": rss.cpu(redis),
+            "sandbox_cpu_per_provider_s": {
+                name: rss.cpu([process])
+                for name, process in zip(("line", "fcm", "smtp"), sandbox, strict=False)
+            },
             "hub_per_s": round(check["delivered"] / wall_s, 1),
             "channels": {
                 channel: {**numbers, **throughput.get(channel, {})}
@@ -157,10 +168,11 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             result.update(limit_ratios(result, args.limit_scale, wall_s))
         if not args.no_bare:
             log("bare clients against the same sandbox …")
+            bodies = _bare.HubBodies() if args.bare_short else await _bare.HubBodies.read(info)
             await reset_sandbox(info)
             if args.real_limits:
                 await set_sandbox_limits(info, 1000.0)  # the bare run measures speed, not limits
-            result.update(await bare_ratio(info, result, wall_s))
+            result.update(await bare_ratio(info, result, wall_s, bodies))
         return result
     finally:
         children.stop()
@@ -184,13 +196,16 @@ def limit_ratios(result: dict[str, Any], scale: float, wall_s: float) -> dict[st
     }
 
 
-async def bare_ratio(info: dict[str, Any], result: dict[str, Any], wall_s: float) -> dict[str, Any]:
+async def bare_ratio(
+    info: dict[str, Any], result: dict[str, Any], wall_s: float, bodies: _bare.HubBodies
+) -> dict[str, Any]:
     channels = result["channels"]
     line_n, fcm_n, mail_n = (channels[c]["recipients"] for c in ("line", "fcm", "email"))
+    line_url = info["line"]["url"]
     bare = {
-        "line": await _bare.line(info["line"]["url"], max(1, min(line_n // 500, 300))),
-        "fcm": await _bare.fcm(info["fcm"], max(1, min(fcm_n, 30_000))),
-        "email": await _bare.email(info["smtp"], max(1, min(mail_n, 10_000))),
+        "line": await _bare.line(line_url, max(1, min(line_n // 500, 300)), bodies=bodies),
+        "fcm": await _bare.fcm(info["fcm"], max(1, min(fcm_n, 30_000)), bodies=bodies),
+        "email": await _bare.email(info["smtp"], max(1, min(mail_n, 10_000)), bodies=bodies),
     }
     bare_time = sum(
         n / bare[c]["per_s"] for c, n in (("line", line_n), ("fcm", fcm_n), ("email", mail_n))
@@ -201,6 +216,7 @@ async def bare_ratio(info: dict[str, Any], result: dict[str, Any], wall_s: float
         "bare_time_s": round(bare_time, 2),
         "bare_per_s": round(result["recipients"] / bare_time, 1),
         "bare_ratio": round(bare_time / wall_s, 3),
+        "bare_bodies": bodies.source,
     }
 
 

@@ -62,11 +62,13 @@ def utcnow() -> dt.datetime:
 class Database:
     """One engine + session factory, opened at start-up and closed at shutdown."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 24) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("postgresql"):
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # The overflow serves bursts only: its connections are closed when handed back.
+            overflow = max(2, pool_size // 4)
+            kwargs.update(pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
         else:
             kwargs.update(connect_args={"timeout": 30})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -78,7 +80,7 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings.effective_database_url)
+        return cls(settings.effective_database_url, pool_size=settings.database_pool_size)
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from notify.errors import ConfigError
 
@@ -30,6 +30,11 @@ class Settings(BaseModel):
     data_dir: Path = REPO_ROOT / "data"
     city_config: Path = REPO_ROOT / "config" / "kawasaki.yaml"
     database_url: str | None = None  # None → SQLite file under data_dir
+    # PostgreSQL connections kept per process. A delivery worker holds up to ~20 sessions at
+    # once (16 LINE batches in flight, two lanes, lease renewals); connections beyond the pool
+    # are closed when handed back, and each new one costs a backend start, type
+    # introspection and every statement prepared again.
+    database_pool_size: int = Field(default=24, ge=1, le=200)
     redis_url: str | None = None  # None → a private Redis the hub starts itself
 
     # --- web -----------------------------------------------------------------------------

@@ -187,13 +187,16 @@ async def _mark_sent(
     return len(sent)  # executemany reports no reliable rowcount on every driver
 
 
+# The pairs drive the join: one primary-key lookup per pair. (A second test on `d.id`, as
+# `d.id = ANY(:ids)`, once made PostgreSQL scan the rows first, estimate one, and rescan the
+# whole array for each: 500 × 500 comparisons, 14 ms a batch instead of 1.)
 _SENT_FROM_ARRAYS = text(
     """
     UPDATE deliveries AS d
        SET status = 'sent', provider_id = v.name, error_code = NULL,
            attempts = d.attempts + 1, sent_at = :now, updated_at = :now
       FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
-     WHERE d.id = v.id AND d.id = ANY(CAST(:ids AS BIGINT[])) AND (d.status || '') = 'queued'
+     WHERE d.id = v.id AND (d.status || '') = 'queued'
     """
 ).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),

@@ -5,14 +5,15 @@ pages keep room. A new index on `status` (or a full fillfactor) makes this test 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, text
 
 from channels.base import DeliveryResult
 from notify.db import Database, utcnow
-from notify.delivery.record import BatchRow, record_results
+from notify.delivery.record import _SENT_FROM_ARRAYS, BatchRow, record_results
 from notify.delivery.tables import Delivery, DeliveryStatus
 from notify.settings import Settings
 
@@ -73,6 +74,48 @@ async def test_recording_sent_rewrites_each_row_in_place(
             updated, hot = counts.one()
         assert recorded.sent == ROWS
         assert (updated, hot) == (ROWS, ROWS)
+    finally:
+        async with pg_db.transaction() as session:
+            await session.execute(delete(Delivery).where(Delivery.broadcast_id == broadcast_id))
+
+
+_OTHER_ROWS = text(
+    """INSERT INTO deliveries (broadcast_id, resident_id, endpoint_id, channel, language,
+       status, attempts, fallback_rank, updated_at)
+       SELECT :broadcast_id, n, n, 'fcm', 'ja', 'sent', 1, 0, now()
+         FROM generate_series(1, 50000) AS n"""
+)
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+async def test_per_recipient_names_are_written_with_one_lookup_per_row(pg_db: Database) -> None:
+    """FCM's results (a message name per recipient) travel as two arrays; the array must be
+    read once and each row found by its key, not the array rescanned per row (once 14 ms
+    instead of 1 for a batch of 500)."""
+    broadcast_id = 10**12 + secrets.randbelow(10**9)
+    rows = await _queued_rows(pg_db, broadcast_id)
+    ids = [row.delivery_id for row in rows]
+    names = [f"projects/hub-sandbox/messages/0:{i:016d}%sandbox" for i in ids]
+    explain = text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_SENT_FROM_ARRAYS.text}").bindparams(
+        *_SENT_FROM_ARRAYS._bindparams.values()
+    )
+    try:
+        async with pg_db.sessionmaker() as session, session.begin():
+            # A table of a real send's size around the batch (inside this transaction only):
+            # on a few hundred rows any plan is fast and a scan of all of them is fine.
+            await session.execute(_OTHER_ROWS, {"broadcast_id": broadcast_id + 1})
+            await session.execute(text("ANALYZE deliveries"))
+            plan = (await session.execute(explain, {"ids": ids, "names": names, "now": utcnow()}))
+            top = plan.scalar_one()[0]["Plan"]
+            await session.rollback()
+        scans = [n for n in _nodes(top) if n["Node Type"] == "Function Scan"]
+        assert [n["Actual Loops"] for n in scans] == [1]
+        assert sum(n.get("Rows Removed by Join Filter", 0) for n in _nodes(top)) == 0
     finally:
         async with pg_db.transaction() as session:
             await session.execute(delete(Delivery).where(Delivery.broadcast_id == broadcast_id))
