@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,9 @@ async def prepare_city(url: str, residents: int, *, fresh: bool, seed: int = 7) 
     return load_s
 
 
-async def make_broadcast(url: str, *, priority: str = "normal") -> int:
+async def make_broadcast(
+    url: str, *, priority: str = "normal", channels: Sequence[str] = ("line", "fcm", "email")
+) -> int:
     conn = await asyncpg.connect(pg_dsn(url))
     try:
         return int(
@@ -134,7 +136,7 @@ async def make_broadcast(url: str, *, priority: str = "normal") -> int:
                 "ベンチマーク配信",
                 priority,
                 json.dumps(CONTENT, ensure_ascii=False),
-                json.dumps(["line", "fcm", "email"]),
+                json.dumps(list(channels)),
             )
         )
     finally:

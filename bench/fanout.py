@@ -57,6 +57,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--limit-scale", type=float, default=1.0)
     parser.add_argument("--smtp-per-s", type=float, default=5000.0, help="hub SMTP limit")
     parser.add_argument("--smtp-connections", type=int, default=None, help="per email batch")
+    parser.add_argument(
+        "--channels",
+        default="line,fcm,email",
+        help="the broadcast's channels (diagnosis: one channel's cost alone; implies --no-bare)",
+    )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-client runs")
     parser.add_argument(
         "--bare-short",
@@ -112,7 +117,8 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         await wait_for_workers(children.redis_url)
         await asyncio.sleep(1.0)  # let every worker reach its poll loop
 
-        broadcast_id = await make_broadcast(args.database_url)
+        channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+        broadcast_id = await make_broadcast(args.database_url, channels=channels)
         rss = RssSampler()
         pool = await create_pool(RedisSettings.from_dsn(children.redis_url))
         sandbox = children.sandboxes
@@ -166,7 +172,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         }
         if args.real_limits:
             result.update(limit_ratios(result, args.limit_scale, wall_s))
-        if not args.no_bare:
+        if not args.no_bare and set(channels) == {"line", "fcm", "email"}:
             log("bare clients against the same sandbox …")
             bodies = _bare.HubBodies() if args.bare_short else await _bare.HubBodies.read(info)
             await reset_sandbox(info)

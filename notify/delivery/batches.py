@@ -14,8 +14,9 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName, DeliveryResult
@@ -32,6 +33,8 @@ from notify.models import Broadcast, Consent, Endpoint, EndpointStatus
 
 log = logging.getLogger(__name__)
 
+# Core statements on the batch table (the ORM's update handling is not needed per batch).
+_batches = cast(Table, DeliveryBatch.__table__)
 LEASE_S = 30.0
 RENEW_EVERY_S = 8.0
 
@@ -140,19 +143,18 @@ async def open_attempt(
             return "cancelled"
         if verdict != "go":
             return verdict
-        claimed = (
-            await session.execute(
-                update(DeliveryBatch)
-                .where(DeliveryBatch.id == batch_id, _claimable(now))
-                .values(
-                    status=BatchStatus.SENDING,
-                    lease_token=token,
-                    lease_until=now + dt.timedelta(seconds=LEASE_S),
-                    attempts=DeliveryBatch.attempts + 1,
-                    updated_at=now,
-                )
+        claim = (
+            _batches.update()
+            .where(_batches.c.id == batch_id, _claimable(now))
+            .values(
+                status=BatchStatus.SENDING,
+                lease_token=token,
+                lease_until=now + dt.timedelta(seconds=LEASE_S),
+                attempts=_batches.c.attempts + 1,
+                updated_at=now,
             )
-        ).rowcount  # type: ignore[attr-defined]
+        )
+        claimed = (await (await session.connection()).execute(claim)).rowcount
         if not claimed:
             return 1.0  # another run took it a moment ago
         batch.attempts += 1
@@ -194,6 +196,11 @@ async def unclaim(rt: DeliveryRuntime, batch_id: int, token: str) -> None:
 
 async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRow], list[int]]:
     """The batch's rows still to send, and those whose endpoint is no longer usable."""
+    usable = and_(
+        Endpoint.address.is_not(None),
+        Endpoint.status == EndpointStatus.ACTIVE,
+        Endpoint.consent == Consent.GRANTED,
+    )
     query = (
         select(
             Delivery.id,
@@ -205,8 +212,7 @@ async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRo
             Delivery.ward_code,
             Delivery.attempts,
             Delivery.fallback_rank,
-            Endpoint.status,
-            Endpoint.consent,
+            case((usable, True), else_=False),
         )
         .outerjoin(Endpoint, Endpoint.id == Delivery.endpoint_id)
         .where(Delivery.batch_id == batch_id, status_is(Delivery.status, DeliveryStatus.QUEUED))
@@ -214,12 +220,13 @@ async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRo
     )
     rows: list[BatchRow] = []
     inactive: list[int] = []
-    for r in await session.execute(query):
-        usable = r.address is not None and r.status == EndpointStatus.ACTIVE
-        if not usable or r.consent != Consent.GRANTED:
-            inactive.append(r.id)
-            continue
-        rows.append(BatchRow(*r[:9]))
+    # Core on the session's connection: the ORM's statement handling is not needed here.
+    connection = await session.connection()
+    for *fields, ok in await connection.execute(query):
+        if ok:
+            rows.append(BatchRow(*fields))
+        else:
+            inactive.append(fields[0])
     return rows, inactive
 
 
@@ -265,13 +272,12 @@ async def _release(
     }
     if status == BatchStatus.DONE:
         values["sent_at"] = now
-    changed = (
-        await session.execute(
-            update(DeliveryBatch)
-            .where(DeliveryBatch.id == batch_id, DeliveryBatch.lease_token == token)
-            .values(**values)
-        )
-    ).rowcount  # type: ignore[attr-defined]
+    release = (
+        _batches.update()
+        .where(_batches.c.id == batch_id, _batches.c.lease_token == token)
+        .values(**values)
+    )
+    changed = (await (await session.connection()).execute(release)).rowcount
     if not changed:
         log.warning("batch %s: lease lost before recording (results kept)", batch_id)
     return bool(changed)

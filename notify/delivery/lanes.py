@@ -11,7 +11,9 @@ round trips and crawls when its replies queue behind a hundred concurrent FCM re
 the same event loop. Which lane a free process starts is balanced across processes through
 a small registry in Redis (a sorted set per channel, member = worker, score = until when):
 a job for a channel that already has a lane starts a lane for a channel that has work and
-none. Losing the registry (a Redis wipe) only makes the balance worse for a while.
+none. A lane whose channel runs dry moves on to a channel that still has due batches, so
+the send's last channel is not left to one process. Losing the registry (a Redis wipe)
+only makes the balance worse for a while.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ async def _has_due_work(rt: DeliveryRuntime, channel: str) -> bool:
     )
     async with rt.db.transaction() as session:
         return bool(await session.scalar(query))
+
+
+async def other_lane_with_work(rt: DeliveryRuntime, finished: str) -> str | None:
+    """The lane channel, other than `finished`, that has due batches (fewest lanes first)."""
+    running = await _lanes_running(rt)
+    for other in sorted(LANE_CHANNELS, key=lambda c: running.get(c, 0)):
+        if other != finished and await _has_due_work(rt, other):
+            return other
+    return None
 
 
 async def choose_lane(rt: DeliveryRuntime, asked: str) -> str:

@@ -145,7 +145,17 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
             if claim == "none":
                 if rt.lane_calls.get(lane, 0):
                     continue  # a job came by meanwhile: look once more
-                break
+                other = await lanes.other_lane_with_work(rt, lane)
+                if other is None:
+                    break
+                # This channel ran dry: help with one that still has batches (its own
+                # lane elsewhere keeps its one batch in flight; this is one more, here).
+                await lanes.unmark_lane(rt, lane)
+                await batch_state.requeue_retries(rt, lane)
+                lane = rt.lane = other
+                await lanes.mark_lane(rt, lane)
+                marked = time.monotonic()
+                claim = await _claim_next(rt, lane)
     finally:
         rt.lane = None
         _give_back(rt, claim)  # the lane stops with a batch claimed ahead
