@@ -110,7 +110,7 @@ async def test_per_recipient_names_are_written_with_one_lookup_per_row(pg_db: Da
             # on a few hundred rows any plan is fast and a scan of all of them is fine.
             await session.execute(_OTHER_ROWS, {"broadcast_id": broadcast_id + 1})
             await session.execute(text("ANALYZE deliveries"))
-            plan = (await session.execute(explain, {"ids": ids, "names": names, "now": utcnow()}))
+            plan = await session.execute(explain, {"ids": ids, "names": names, "now": utcnow()})
             top = plan.scalar_one()[0]["Plan"]
             await session.rollback()
         scans = [n for n in _nodes(top) if n["Node Type"] == "Function Scan"]
