@@ -9,14 +9,16 @@ the problem is policy or the system, not the mailbox), 4xx is transient.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import aiosmtplib
+from aiosmtplib import SMTPStatus
 
 from channels.base import ChannelName, DeliveryResult, EmailMessage, Recipient, SendContext
 from channels.email_errors import classify_smtp_error, is_connection_lost
-from channels.email_mime import MailTemplate, Sender, checked_unsubscribe_url
+from channels.email_mime import MailTemplate, Sender, checked_unsubscribe_url, is_plain_address
 from notify.errors import InvalidInput, PermanentChannelError, TransientChannelError
 
 TlsMode = Literal["none", "starttls", "tls"]
@@ -126,14 +128,44 @@ class EmailChannel:
             )
         except ValueError as exc:  # an address the email package cannot put in a header
             return DeliveryResult.permanent("BAD_ADDRESS", str(exc)[:300], prune=True), True
-        options = [] if recipient.address.isascii() else ["SMTPUTF8"]
         try:
-            await client.sendmail(
-                self.sender.envelope_from, [recipient.address], raw, mail_options=options
-            )
+            if client.is_ehlo_or_helo_needed or not self._plain_envelope(recipient.address):
+                options = [] if recipient.address.isascii() else ["SMTPUTF8"]
+                await client.sendmail(
+                    self.sender.envelope_from, [recipient.address], raw, mail_options=options
+                )
+            else:
+                await self._transfer(client, recipient.address, raw)
         except Exception as exc:  # translated at the boundary; nothing SDK-shaped escapes
             return classify_smtp_error(exc), not is_connection_lost(exc)
         return DeliveryResult.sent(message_id), True
+
+    def _plain_envelope(self, to: str) -> bool:
+        return is_plain_address(to) and is_plain_address(self.sender.envelope_from)
+
+    async def _transfer(self, client: aiosmtplib.SMTP, to: str, raw: bytes) -> None:
+        """What `client.sendmail` does for one recipient, for plain ASCII addresses (nothing
+        on the command line but `[A-Za-z0-9…]@domain`, checked by `is_plain_address`):
+        sendmail parses each address twice with the email package's address parser, ~60 µs
+        a message, a tenth of the adapter's CPU. Same commands, same SIZE, same replies
+        turned into the same exceptions, same RSET after a refusal."""
+        options = [f"SIZE={len(raw)}".encode()] if client.supports_extension("size") else []
+        envelope = self.sender.envelope_from
+        try:
+            reply = await client.execute_command(
+                b"MAIL", b"FROM:<%s>" % envelope.encode(), *options
+            )
+            if reply.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, envelope)
+            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % to.encode())
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                refused = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, to)
+                raise aiosmtplib.SMTPRecipientsRefused([refused])
+            await client.data(raw)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+                await client.rset()
+            raise
 
     async def close(self) -> None:
         """Connections live only for one batch; nothing is held between batches."""

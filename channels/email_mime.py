@@ -137,6 +137,11 @@ _PLAIN_ADDRESS = re.compile(
 )
 
 
+def is_plain_address(address: str) -> bool:
+    """An ASCII dot-atom address: safe as it is in a header and on an SMTP command line."""
+    return _PLAIN_ADDRESS.fullmatch(address) is not None
+
+
 class MailTemplate:
     """The fast path: what is the same for a whole batch is folded once by the email package;
     each recipient only adds short ASCII headers and two base64 bodies.
@@ -168,7 +173,7 @@ class MailTemplate:
         self._boundary = f"=_hub_{secrets.token_hex(12)}"  # "_" never occurs in base64
 
     def render(self, to: str, extra: Mapping[str, str], *, endpoint_id: int) -> tuple[bytes, str]:
-        if not _PLAIN_ADDRESS.match(to):
+        if not is_plain_address(to):
             return build_email(
                 self._message, to, extra, self._sender,
                 broadcast_id=self._broadcast_id, endpoint_id=endpoint_id, now=self._now,
