@@ -31,6 +31,9 @@ from notify.models import Broadcast
 
 LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 1)
 REGISTRY_TTL_S = 30.0
+# How often a running lane renews its entry (once a batch is needlessly often, a Redis
+# round trip each).
+MARK_EVERY_S = 5.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -54,6 +57,17 @@ async def _lanes_running(rt: DeliveryRuntime) -> dict[str, int]:
             pipe.zcount(_key(channel), now, "+inf")
         counts = await pipe.execute()
     return dict(zip(LANE_CHANNELS, (int(c) for c in counts), strict=True))
+
+
+async def busy_lanes(rt: DeliveryRuntime) -> set[str]:
+    """Channels with a lane that renewed its entry lately (within two renewals): it takes
+    its channel's queued batches from the database, so they need no job of their own."""
+    fresh = time.time() + REGISTRY_TTL_S - 2 * MARK_EVERY_S
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for channel in LANE_CHANNELS:
+            pipe.zcount(_key(channel), fresh, "+inf")
+        counts = await pipe.execute()
+    return {channel for channel, n in zip(LANE_CHANNELS, counts, strict=True) if int(n)}
 
 
 async def _has_due_work(rt: DeliveryRuntime, channel: str) -> bool:

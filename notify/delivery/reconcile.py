@@ -24,6 +24,7 @@ from notify.delivery.engine import (
     release_held,
     take_snapshot,
 )
+from notify.delivery.lanes import busy_lanes
 from notify.delivery.queue import (
     SEND_BATCH,
     batch_job_id,
@@ -132,7 +133,8 @@ async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.dateti
     """Queue every active batch of the broadcast that nothing alive is working on.
 
     - its job is gone (a Redis wipe; a lane job that left the batch to a lane that died):
-      queue it again;
+      queue it again, unless a lane of its channel is running (it takes the batch from the
+      database; the registry is wiped with Redis and a dead lane stops renewing its entry);
     - 'sending' under a lease nobody renews (the worker died mid-send), or 'queued'/'retry'
       and due while its job has been "in progress" for longer than any live job takes to
       claim a batch (the worker died between picking the job and claiming the batch): arq
@@ -157,6 +159,7 @@ async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.dateti
             )
         ).all()
     states = await job_states(rt.redis, [batch_job_id(b.id) for b in batches])
+    laned = await busy_lanes(rt) if batches else set()
     queued = 0
     for batch, (held, running) in zip(batches, states, strict=True):
         sending = batch.status == BatchStatus.SENDING
@@ -164,6 +167,8 @@ async def requeue_batches(rt: DeliveryRuntime, broadcast_id: int, now: dt.dateti
             continue  # a live worker holds it
         due = batch.next_attempt_at is None or batch.next_attempt_at <= now
         stalled = running and due and batch.updated_at < now - STALLED_AFTER
+        if not held and not sending and batch.channel in laned:
+            continue  # a running lane of its channel takes it (its job left it to the lane)
         if not held:
             job_id = batch_job_id(batch.id)
         elif sending or stalled:

@@ -62,9 +62,6 @@ SLOT_WAIT_S = 20.0
 # A lane (one per channel and process, see below) hands over to a fresh job after this long,
 # well inside the job timeout.
 LANE_BUDGET_S = 60.0
-# How often a running lane renews its entry in the lane registry (whose entries live
-# lanes.REGISTRY_TTL_S): once a batch is needlessly often, a Redis round trip each.
-MARK_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +131,7 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
                 # A retry is picked up again when it is due.
                 claim = await _send_and_claim_next(rt, attempt, lane)
                 sent += 1
-                if time.monotonic() - marked > MARK_EVERY_S:
+                if time.monotonic() - marked > lanes.MARK_EVERY_S:
                     await lanes.mark_lane(rt, lane)
                     marked = time.monotonic()
             else:

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from channels.base import SendContext
 from notify.db import Database, utcnow
-from notify.delivery import batches, sender
+from notify.delivery import batches, lanes, sender
 from notify.delivery.engine import begin_delivery
 from notify.delivery.reconcile import reconcile
 from notify.delivery.runtime import runtime
@@ -253,3 +253,19 @@ async def test_a_job_whose_worker_died_before_the_claim_is_rescued(
     assert times_delivered(sandboxes, town, "line") == {1}
     assert len(sandboxes.line.base.log.entries(path=MULTICAST)) == 1
     assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_the_reconciler_leaves_queued_batches_to_a_running_lane(
+    db: Database, queue: ArqRedis, sandboxes: SandboxHandles, ctx: dict[str, Any]
+) -> None:
+    # A lane takes its channel's batches from the database, and the jobs that met it left
+    # their batches to it: queueing them again would only make more jobs that do the same.
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(250)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)
+    await queue.flushall()  # the batch jobs are gone …
+    rt = runtime(ctx)
+    await lanes.mark_lane(rt, "fcm")  # … and an FCM lane runs
+    assert await reconcile(rt) == 0
+    await lanes.unmark_lane(rt, "fcm")  # the lane stopped (or its entry went stale)
+    assert await reconcile(rt) == len(await _batches(db, "fcm")) == 3
