@@ -198,6 +198,9 @@ async def snapshot_and_plan(
         # every batch of its channel and language (39 million tests, 11 s, at 200,000
         # recipients; it grows with the square). The hash join on all four keys is 1 s.
         await session.execute(text("SET LOCAL enable_mergejoin = off"))
+        # And with a few thousand batches it probes their index once per recipient instead
+        # (4.5 s of a 15 s snapshot at 1,000,000 recipients; the hash join takes 0.3 s).
+        await session.execute(text("SET LOCAL enable_nestloop = off"))
 
     # 2. The rows, each numbered within its group and joined to its batch.
     size_of = case(*((src.c.channel == name, n) for name, n in sizes.items()), else_=500)
@@ -243,6 +246,9 @@ async def snapshot_and_plan(
     columns += ["language", "status", "batch_id", "attempts", "fallback_rank", "updated_at"]
     result = await session.execute(insert(Delivery).from_select(columns, rows))
     out.recipients = int(result.rowcount)  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL enable_mergejoin = on"))
+        await session.execute(text("SET LOCAL enable_nestloop = on"))
 
     # 3. Held rows learn when their window opens (a few distinct quiet-hour settings).
     out.held = await _hold_until(session, broadcast.id, QuietClock(now, city.tz))
