@@ -222,7 +222,7 @@ async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRo
     inactive: list[int] = []
     # Core on the session's connection: the ORM's statement handling is not needed here.
     connection = await session.connection()
-    for *fields, ok in await connection.execute(query):
+    for *fields, ok in (await connection.execute(query)).all():  # one fetch, not one per row
         if ok:
             rows.append(BatchRow(*fields))
         else:

@@ -28,8 +28,9 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from arq import Retry
@@ -316,24 +317,26 @@ async def _wait_for_rate(rt: DeliveryRuntime, channel: str, recipients: int) -> 
     await rt.limiter.acquire(rt.buckets[channel], cost)
 
 
+_NO_EXTRA: Mapping[str, str] = MappingProxyType({})  # read-only: shared by every recipient
+
+
 def _recipients(
     rt: DeliveryRuntime, channel: str, rows: Sequence[BatchRow], broadcast_id: int
 ) -> list[Recipient]:
-    out: list[Recipient] = []
-    for row in rows:
-        extra: dict[str, str] = {}
-        if channel == ChannelName.EMAIL:
-            extra = email_links(rt.settings, broadcast_id, row.endpoint_id, row.endpoint_token)
-        out.append(
-            Recipient(
-                endpoint_id=row.endpoint_id,
-                address=row.address,
-                resident_id=row.resident_id,
-                language=row.language,
-                extra=extra,
-            )
+    if channel != ChannelName.EMAIL:
+        return [
+            Recipient(r.endpoint_id, r.address, r.resident_id, r.language, _NO_EXTRA) for r in rows
+        ]
+    return [
+        Recipient(
+            row.endpoint_id,
+            row.address,
+            row.resident_id,
+            row.language,
+            email_links(rt.settings, broadcast_id, row.endpoint_id, row.endpoint_token),
         )
-    return out
+        for row in rows
+    ]
 
 
 async def _send(
