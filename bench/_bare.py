@@ -119,6 +119,8 @@ async def fcm(
     concurrency: int = 100,
     bodies: HubBodies | None = None,
 ) -> dict[str, float]:
+    """`concurrency`: the bare client's best here (20,000 messages, two rounds: 50 →
+    8,550–8,790/s, 100 → 9,900–11,000/s, 200 → 6,740–9,000/s)."""
     message = (bodies or HubBodies()).fcm_message
     token = await GoogleTokenSource(Path(info["credentials_file"])).token()
     url = f"{info['url']}/v1/projects/{info['project_id']}/messages:send"
@@ -139,9 +141,11 @@ async def email(
     info: Mapping[str, Any],
     messages: int,
     *,
-    connections: int = 2,
+    connections: int = 8,
     bodies: HubBodies | None = None,
 ) -> dict[str, float]:
+    """`connections`: the bare client's best here (6,000 messages each, two rounds: 2 →
+    1,470–1,580/s, 4 → 1,850–1,950/s, 8 → 2,080–2,230/s)."""
     raw = (bodies or HubBodies()).mail
 
     async def stripe(k: int) -> int:
