@@ -6,10 +6,12 @@ thin and call into the areas. Jobs are idempotent: arq is at-least-once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
 
+import uvloop
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
@@ -71,11 +73,21 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     return Worker(**options)
 
 
+def use_uvloop() -> None:
+    """The worker's event loop is uvloop's (libuv, in C): a send is thousands of HTTP, SMTP,
+    PostgreSQL and Redis round trips, and the standard loop's Python code for each socket
+    event and callback was a tenth of the worker's CPU. Measured with `python -m bench
+    fanout --recipients 200000`: worker CPU per sandbox CPU 1.16–1.20 → 1.09–1.12, wall
+    28.7/30.3 s → 25.4/27.0 s. arq takes the loop from the policy when it is built."""
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main() -> None:
     settings = Settings.from_env(os.environ)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    use_uvloop()
     build_worker(settings).run()
 
 

@@ -15,7 +15,7 @@ from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.settings import Settings
-from worker import build_worker
+from worker import build_worker, use_uvloop
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -36,6 +36,7 @@ def main() -> None:
     )
     if os.environ.get("HUB_BENCH_DEBUG"):  # per-batch timings from notify.delivery
         logging.getLogger("notify.delivery").setLevel(logging.DEBUG)
+    use_uvloop()  # as worker.py does
     worker = build_worker(
         settings,
         functions=delivery_jobs.FUNCTIONS,
