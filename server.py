@@ -79,7 +79,13 @@ def create_app(settings: Settings, city: CityConfig | None = None) -> web.Applic
     return app
 
 
+async def _front_door(request: web.Request) -> web.StreamResponse:
+    """The address the start-up banner prints: staff land on the console (its sign-in)."""
+    raise web.HTTPFound("/console/")
+
+
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", _front_door)
     for table in API_TABLES:
         table.register(app)
     app[OPENAPI_DOC] = build_openapi(

@@ -16,6 +16,11 @@ async def test_health_reports_database_and_redis(client: TestClient[Any, Any]) -
     assert body == {"status": "ok", "database": "ok", "redis": "ok", "city": "川崎市"}
 
 
+async def test_the_front_door_leads_to_the_console(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/", allow_redirects=False)
+    assert (resp.status, resp.headers["Location"]) == (302, "/console/")
+
+
 async def test_unknown_route_gets_json_404(client: TestClient[Any, Any]) -> None:
     resp = await client.get("/no/such/page")
     assert resp.status == 404
