@@ -27,13 +27,12 @@ from notify.delivery.queue import SEND_BATCH, enqueue_batches, retry_job_id
 from notify.delivery.record import BatchRow, mark_skipped, record_results
 from notify.delivery.retry import retry_delay
 from notify.delivery.runtime import DeliveryRuntime
-from notify.delivery.sql import status_is
+from notify.delivery.sql import execute_core, status_is
 from notify.delivery.tables import BatchStatus, Delivery, DeliveryBatch, DeliveryStatus
 from notify.models import Broadcast, Consent, Endpoint, EndpointStatus
 
 log = logging.getLogger(__name__)
 
-# Core statements on the batch table (the ORM's update handling is not needed per batch).
 _batches = cast(Table, DeliveryBatch.__table__)
 LEASE_S = 30.0
 RENEW_EVERY_S = 8.0
@@ -154,7 +153,7 @@ async def open_attempt(
                 updated_at=now,
             )
         )
-        claimed = (await (await session.connection()).execute(claim)).rowcount
+        claimed = (await execute_core(session, claim)).rowcount
         if not claimed:
             return 1.0  # another run took it a moment ago
         batch.attempts += 1
@@ -220,13 +219,11 @@ async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRo
     )
     rows: list[BatchRow] = []
     inactive: list[int] = []
-    # Core on the session's connection: the ORM's statement handling is not needed here.
-    connection = await session.connection()
-    for *fields, ok in (await connection.execute(query)).all():  # one fetch, not one per row
-        if ok:
-            rows.append(BatchRow(*fields))
+    for row in (await execute_core(session, query)).all():  # one fetch, not one per row
+        if row[-1]:  # usable
+            rows.append(BatchRow._make(row[:-1]))
         else:
-            inactive.append(fields[0])
+            inactive.append(row[0])
     return rows, inactive
 
 
@@ -277,7 +274,7 @@ async def _release(
         .where(_batches.c.id == batch_id, _batches.c.lease_token == token)
         .values(**values)
     )
-    changed = (await (await session.connection()).execute(release)).rowcount
+    changed = (await execute_core(session, release)).rowcount
     if not changed:
         log.warning("batch %s: lease lost before recording (results kept)", batch_id)
     return bool(changed)

@@ -50,11 +50,16 @@ async def unmark_lane(rt: DeliveryRuntime, channel: str) -> None:
     await rt.redis.zrem(_key(channel), WORKER_ID)
 
 
-async def _lanes_running(rt: DeliveryRuntime) -> dict[str, int]:
-    now = time.time()
+async def _lanes_running(
+    rt: DeliveryRuntime, *, renewed_within_s: float | None = None
+) -> dict[str, int]:
+    """Lanes per channel whose entry has not run out (or was renewed that recently)."""
+    since = time.time()
+    if renewed_within_s is not None:
+        since += REGISTRY_TTL_S - renewed_within_s
     async with rt.redis.pipeline(transaction=False) as pipe:
         for channel in LANE_CHANNELS:
-            pipe.zcount(_key(channel), now, "+inf")
+            pipe.zcount(_key(channel), since, "+inf")
         counts = await pipe.execute()
     return dict(zip(LANE_CHANNELS, (int(c) for c in counts), strict=True))
 
@@ -62,12 +67,8 @@ async def _lanes_running(rt: DeliveryRuntime) -> dict[str, int]:
 async def busy_lanes(rt: DeliveryRuntime) -> set[str]:
     """Channels with a lane that renewed its entry lately (within two renewals): it takes
     its channel's queued batches from the database, so they need no job of their own."""
-    fresh = time.time() + REGISTRY_TTL_S - 2 * MARK_EVERY_S
-    async with rt.redis.pipeline(transaction=False) as pipe:
-        for channel in LANE_CHANNELS:
-            pipe.zcount(_key(channel), fresh, "+inf")
-        counts = await pipe.execute()
-    return {channel for channel, n in zip(LANE_CHANNELS, counts, strict=True) if int(n)}
+    running = await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
+    return {channel for channel, n in running.items() if n}
 
 
 async def _has_due_work(rt: DeliveryRuntime, channel: str) -> bool:

@@ -247,8 +247,8 @@ async def snapshot_and_plan(
     result = await session.execute(insert(Delivery).from_select(columns, rows))
     out.recipients = int(result.rowcount)  # type: ignore[attr-defined]
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL enable_mergejoin = on"))
-        await session.execute(text("SET LOCAL enable_nestloop = on"))
+        await session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
+        await session.execute(text("SET LOCAL enable_nestloop TO DEFAULT"))
 
     # 3. Held rows learn when their window opens (a few distinct quiet-hour settings).
     out.held = await _hold_until(session, broadcast.id, QuietClock(now, city.tz))
