@@ -9,7 +9,13 @@ from email.parser import BytesParser
 import pytest
 
 from channels.base import EmailMessage
-from channels.email_mime import MailTemplate, Sender, build_email, checked_unsubscribe_url
+from channels.email_mime import (
+    MailTemplate,
+    Sender,
+    build_email,
+    checked_unsubscribe_url,
+    is_plain_address,
+)
 from notify.errors import InvalidInput
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -73,6 +79,15 @@ def test_message_ids_are_unique_per_recipient_and_batch() -> None:
 def test_unusual_addresses_take_the_reference_path(address: str) -> None:
     raw, _ = MailTemplate(MESSAGES[1], SENDER, broadcast_id=1).render(address, {}, endpoint_id=1)
     assert f"\r\nTo: {address}\r\n".encode() in raw  # as UTF-8 (SMTPUTF8), not encoded
+
+
+@pytest.mark.parametrize(
+    "address", ["a@example.jp\n", "a@example.jp\r\nRCPT TO:<b@x.jp>", "<a@x.jp>"]
+)
+def test_only_a_bare_address_is_plain(address: str) -> None:
+    # A plain address goes on the SMTP command line as it is (EmailChannel._transfer):
+    # not even a trailing newline may pass, which `re.match` with `$` would let through.
+    assert is_plain_address("a@example.jp") and not is_plain_address(address)
 
 
 def test_header_injection_is_impossible() -> None:

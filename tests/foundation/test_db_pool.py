@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
 
 from notify.db import Database
+from notify.errors import ConfigError
 from notify.settings import Settings
 
 
@@ -28,3 +30,9 @@ async def test_a_connection_the_server_closed_is_replaced_at_checkout(_pg_databa
         assert second != first
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("size", ["0", "201", "many"])
+def test_a_pool_size_out_of_range_is_a_clear_config_error(size: str) -> None:
+    with pytest.raises(ConfigError, match="database_pool_size"):
+        Settings.from_env({"HUB_DATABASE_POOL_SIZE": size})
