@@ -14,13 +14,25 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName, DeliveryResult
-from notify.db import utcnow
+from notify.db import UTCDateTime, utcnow
 from notify.delivery.engine import CANCELLED, SENDING, maybe_finish, plan_rows
 from notify.delivery.fallback import insert_fallbacks
 from notify.delivery.queue import SEND_BATCH, enqueue_batches, retry_job_id
@@ -56,7 +68,7 @@ def ready_to_claim(batch: DeliveryBatch, broadcast_status: str, now: dt.datetime
     return "go"
 
 
-def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+def _claimable(now: dt.datetime | BindParameter[dt.datetime]) -> ColumnElement[bool]:
     return and_(
         DeliveryBatch.status.in_((BatchStatus.QUEUED, BatchStatus.RETRY, BatchStatus.SENDING)),
         or_(DeliveryBatch.lease_until.is_(None), DeliveryBatch.lease_until <= now),
@@ -86,7 +98,7 @@ class Attempt:
             self.heartbeat = None
 
 
-def _due(now: dt.datetime) -> ColumnElement[bool]:
+def _due(now: dt.datetime | BindParameter[dt.datetime]) -> ColumnElement[bool]:
     """What a lane may take next: a batch waiting for its (next) try, or one left 'sending'
     whose lease ran out (its worker died; the job that would rescue it may meet this very
     lane and leave the batch to it)."""
@@ -100,17 +112,35 @@ def _due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-async def _next_due(session: AsyncSession, channel: str, now: dt.datetime) -> int | None:
-    """The oldest batch of `channel` that may go now, emergencies first (a lane's next)."""
-    query = (
-        select(DeliveryBatch.id)
-        .join(Broadcast, Broadcast.id == DeliveryBatch.broadcast_id)
-        .where(DeliveryBatch.channel == channel, _due(now), Broadcast.status == SENDING)
-        .order_by(case((Broadcast.priority == "emergency", 0), else_=1), DeliveryBatch.id)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=DeliveryBatch)
+# The hot path's statements, built once (see notify.delivery.sql.execute_core).
+_NOW = bindparam("b_now", type_=UTCDateTime)
+
+# The oldest batch of a channel that may go now, emergencies first (a lane's next).
+_NEXT_DUE = (
+    select(DeliveryBatch.id)
+    .join(Broadcast, Broadcast.id == DeliveryBatch.broadcast_id)
+    .where(DeliveryBatch.channel == bindparam("b_channel"), _due(_NOW), Broadcast.status == SENDING)
+    .order_by(case((Broadcast.priority == "emergency", 0), else_=1), DeliveryBatch.id)
+    .limit(1)
+    .with_for_update(skip_locked=True, of=DeliveryBatch)
+)
+
+_CLAIM = (
+    _batches.update()
+    .where(_batches.c.id == bindparam("b_id"), _claimable(_NOW))
+    .values(
+        status=BatchStatus.SENDING,
+        lease_token=bindparam("b_token"),
+        lease_until=bindparam("b_until"),
+        attempts=_batches.c.attempts + 1,
+        updated_at=_NOW,
     )
-    return await session.scalar(query)
+)
+
+
+async def _next_due(session: AsyncSession, channel: str, now: dt.datetime) -> int | None:
+    found = await execute_core(session, _NEXT_DUE, {"b_channel": channel, "b_now": now})
+    return cast(int | None, found.scalar())
 
 
 async def open_attempt(
@@ -142,18 +172,9 @@ async def open_attempt(
             return "cancelled"
         if verdict != "go":
             return verdict
-        claim = (
-            _batches.update()
-            .where(_batches.c.id == batch_id, _claimable(now))
-            .values(
-                status=BatchStatus.SENDING,
-                lease_token=token,
-                lease_until=now + dt.timedelta(seconds=LEASE_S),
-                attempts=_batches.c.attempts + 1,
-                updated_at=now,
-            )
-        )
-        claimed = (await execute_core(session, claim)).rowcount
+        lease_until = now + dt.timedelta(seconds=LEASE_S)
+        params = {"b_id": batch_id, "b_now": now, "b_token": token, "b_until": lease_until}
+        claimed = (await execute_core(session, _CLAIM, params)).rowcount
         if not claimed:
             return 1.0  # another run took it a moment ago
         batch.attempts += 1
@@ -193,14 +214,13 @@ async def unclaim(rt: DeliveryRuntime, batch_id: int, token: str) -> None:
         )
 
 
-async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRow], list[int]]:
-    """The batch's rows still to send, and those whose endpoint is no longer usable."""
+def _load_rows_statement() -> Select[Any]:
     usable = and_(
         Endpoint.address.is_not(None),
         Endpoint.status == EndpointStatus.ACTIVE,
         Endpoint.consent == Consent.GRANTED,
     )
-    query = (
+    return (
         select(
             Delivery.id,
             Delivery.resident_id,
@@ -214,12 +234,23 @@ async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRo
             case((usable, True), else_=False),
         )
         .outerjoin(Endpoint, Endpoint.id == Delivery.endpoint_id)
-        .where(Delivery.batch_id == batch_id, status_is(Delivery.status, DeliveryStatus.QUEUED))
+        .where(
+            Delivery.batch_id == bindparam("batch_id"),
+            status_is(Delivery.status, DeliveryStatus.QUEUED),
+        )
         .order_by(Delivery.id)
     )
+
+
+_LOAD_ROWS = _load_rows_statement()  # built once (see notify.delivery.sql.execute_core)
+
+
+async def _load_rows(session: AsyncSession, batch_id: int) -> tuple[list[BatchRow], list[int]]:
+    """The batch's rows still to send, and those whose endpoint is no longer usable."""
     rows: list[BatchRow] = []
     inactive: list[int] = []
-    for row in (await execute_core(session, query)).all():  # one fetch, not one per row
+    loaded = await execute_core(session, _LOAD_ROWS, {"batch_id": batch_id})
+    for row in loaded.all():  # one fetch, not one per row
         if row[-1]:  # usable
             rows.append(BatchRow._make(row[:-1]))
         else:
@@ -252,6 +283,26 @@ async def finish_empty(
     await maybe_finish(rt, broadcast_id)
 
 
+def _release_statement(*, done: bool) -> Update:
+    values: dict[str, Any] = {
+        "status": bindparam("b_status"),
+        "lease_token": None,
+        "lease_until": None,
+        "next_attempt_at": bindparam("b_next_at", type_=UTCDateTime),
+        "updated_at": _NOW,
+    }
+    if done:
+        values["sent_at"] = _NOW
+    return (
+        _batches.update()
+        .where(_batches.c.id == bindparam("b_id"), _batches.c.lease_token == bindparam("b_token"))
+        .values(**values)
+    )
+
+
+_RELEASE = {True: _release_statement(done=True), False: _release_statement(done=False)}
+
+
 async def _release(
     session: AsyncSession,
     batch_id: int,
@@ -260,21 +311,9 @@ async def _release(
     now: dt.datetime,
     next_at: dt.datetime | None,
 ) -> bool:
-    values: dict[str, object] = {
-        "status": status,
-        "lease_token": None,
-        "lease_until": None,
-        "next_attempt_at": next_at,
-        "updated_at": now,
-    }
-    if status == BatchStatus.DONE:
-        values["sent_at"] = now
-    release = (
-        _batches.update()
-        .where(_batches.c.id == batch_id, _batches.c.lease_token == token)
-        .values(**values)
-    )
-    changed = (await execute_core(session, release)).rowcount
+    release = _RELEASE[status == BatchStatus.DONE]
+    params = {"b_id": batch_id, "b_token": token, "b_status": status, "b_now": now}
+    changed = (await execute_core(session, release, {**params, "b_next_at": next_at})).rowcount
     if not changed:
         log.warning("batch %s: lease lost before recording (results kept)", batch_id)
     return bool(changed)

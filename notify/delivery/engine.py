@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, text, update
+from sqlalchemy import BigInteger, BindParameter, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,7 @@ from notify.delivery.planner import Planner, new_planner, pending_rows_query, pl
 from notify.delivery.queue import enqueue_batches
 from notify.delivery.runtime import DeliveryRuntime, runtime
 from notify.delivery.snapshot import Snapshot, snapshot_and_plan
+from notify.delivery.sql import execute_core
 from notify.delivery.tables import (
     ACTIVE_BATCH_STATUSES,
     BatchStatus,
@@ -217,23 +218,28 @@ async def release_held(rt: DeliveryRuntime, broadcast_id: int, now: dt.datetime)
     return int(released)
 
 
+_BROADCAST: BindParameter[int] = bindparam("b_broadcast", type_=BigInteger)
+# Built once: every batch's record asks (see notify.delivery.sql.execute_core).
+_ACTIVE_BATCH = select(
+    exists().where(
+        DeliveryBatch.broadcast_id == _BROADCAST,
+        DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
+    )
+)
+_WAITING_ROW = select(
+    exists().where(
+        Delivery.broadcast_id == _BROADCAST,
+        unbatched(DeliveryStatus.PENDING, DeliveryStatus.HELD),
+    )
+)
+
+
 async def is_busy(session: AsyncSession, broadcast_id: int) -> bool:
     """True while a batch of the broadcast is active or a row waits to be planned / held."""
-    batches = select(
-        exists().where(
-            DeliveryBatch.broadcast_id == broadcast_id,
-            DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
-        )
-    )
-    if (await session.execute(batches)).scalar_one():
+    params = {"b_broadcast": broadcast_id}
+    if (await execute_core(session, _ACTIVE_BATCH, params)).scalar_one():
         return True
-    rows = select(
-        exists().where(
-            Delivery.broadcast_id == broadcast_id,
-            unbatched(DeliveryStatus.PENDING, DeliveryStatus.HELD),
-        )
-    )
-    return bool((await session.execute(rows)).scalar_one())
+    return bool((await execute_core(session, _WAITING_ROW, params)).scalar_one())
 
 
 async def maybe_finish(rt: DeliveryRuntime, broadcast_id: int) -> str | None:

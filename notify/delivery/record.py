@@ -8,18 +8,19 @@ crossed the wire as far as anyone could know.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ARRAY, BigInteger, String, Table, bindparam, text, update
+from sqlalchemy import ARRAY, BigInteger, String, Table, Update, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelName, DeliveryResult, Outcome
 from notify.db import UTCDateTime
 from notify.delivery.retry import is_final
-from notify.delivery.sql import execute_core, id_in, status_is
+from notify.delivery.sql import execute_core, id_in, ids_param, status_is
 from notify.delivery.tables import Delivery, DeliveryStatus
 from notify.models import Endpoint, EndpointStatus
 
@@ -163,9 +164,11 @@ async def _mark_sent(
         "updated_at": now,
     }
     if len(by_provider_id) <= 4:  # LINE: one request id for the whole multicast
+        statement = _sent_with_one_name(session.get_bind().dialect.name)
         total = 0
         for provider_id, ids in by_provider_id.items():
-            total += await _update_queued(session, ids, {**values, "provider_id": provider_id})
+            params = {"b_ids": ids, "b_name": provider_id, "b_now": now}
+            total += int((await execute_core(session, statement, params)).rowcount)
         return total
     # FCM: one message name per recipient.
     ids = [delivery_id for delivery_id, _ in sent]
@@ -186,6 +189,26 @@ async def _mark_sent(
         statement, [{"b_id": i, "b_provider_id": n} for i, n in zip(ids, names, strict=True)]
     )
     return len(sent)  # executemany reports no reliable rowcount on every driver
+
+
+@functools.cache  # per dialect: built once (see notify.delivery.sql.execute_core)
+def _sent_with_one_name(dialect: str) -> Update:
+    now = bindparam("b_now", type_=UTCDateTime)
+    return (
+        _deliveries.update()
+        .where(
+            ids_param(_deliveries.c.id, "b_ids", dialect),
+            status_is(_deliveries.c.status, DeliveryStatus.QUEUED),
+        )
+        .values(
+            status=DeliveryStatus.SENT,
+            error_code=None,
+            attempts=_deliveries.c.attempts + 1,
+            provider_id=bindparam("b_name"),
+            sent_at=now,
+            updated_at=now,
+        )
+    )
 
 
 # The pairs drive the join: one primary-key lookup per pair. (A second test on `d.id`, as
