@@ -6,6 +6,7 @@ the bench's own Redis, the sandbox and the hub's workers as child processes, and
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
@@ -374,7 +375,11 @@ async def exactly_once(
     return result
 
 
-async def channel_throughput(url: str, broadcast_id: int) -> dict[str, dict[str, float]]:
+async def channel_throughput(
+    url: str, broadcast_id: int, started: dt.datetime | None = None
+) -> dict[str, dict[str, float]]:
+    """Per channel: sent, span (first to last recorded send), rate; with `started` (when the
+    clock started), `first_sent_s`: how long the first residents waited."""
     conn = await asyncpg.connect(pg_dsn(url))
     try:
         rows = await conn.fetch(
@@ -392,6 +397,8 @@ async def channel_throughput(url: str, broadcast_id: int) -> dict[str, dict[str,
             "span_s": round(span, 2),
             "per_s": round(row["n"] / span, 1),
         }
+        if started is not None:
+            out[row["channel"]]["first_sent_s"] = round((row["first"] - started).total_seconds(), 2)
     return out
 
 

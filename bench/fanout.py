@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -126,6 +127,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         database = make_url(args.database_url).database or ""
         rss.mark_start([*children.workers, *sandbox, *redis], database)
         log("sending …")
+        started_at = dt.datetime.now(dt.UTC)  # for the first send's delay (database clock)
         started = time.perf_counter()
         await pool.enqueue_job("delivery.begin", broadcast_id)
 
@@ -141,7 +143,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         status, _ = await broadcast_state(args.database_url, broadcast_id)
         log(f"done in {wall_s:.1f} s ({status}); checking the sandboxes …")
         check = await exactly_once(args.database_url, broadcast_id, await sandbox_counts(info))
-        throughput = await channel_throughput(args.database_url, broadcast_id)
+        throughput = await channel_throughput(args.database_url, broadcast_id, started_at)
         for process in children.workers:
             process.terminate()
 
@@ -164,6 +166,8 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 for name, process in zip(("line", "fcm", "smtp"), sandbox, strict=False)
             },
             "hub_per_s": round(check["delivered"] / wall_s, 1),
+            # How long the first residents waited (snapshot included): the first recorded send.
+            "first_sent_s": min((c["first_sent_s"] for c in throughput.values()), default=None),
             "channels": {
                 channel: {**numbers, **throughput.get(channel, {})}
                 for channel, numbers in check["per_channel"].items()

@@ -80,6 +80,9 @@ class Settings(BaseModel):
     chunk_size_line: int = 500  # user ids per multicast (LINE allows at most 500)
     chunk_size_fcm: int = 500
     chunk_size_email: int = 200
+    # Residents in the first part of a broadcast's snapshot; each later part covers four
+    # times as many, so sending starts before a big city's snapshot is done.
+    snapshot_first_part: int = Field(default=50_000, ge=1)
     max_attempts: int = 6
     retry_delay_scale: float = 1.0  # multiplies the delivery retry schedule (tests: small)
 

@@ -33,8 +33,9 @@ class ChannelCounts(BaseModel):
 class DeliveryProgress(BaseModel):
     broadcast_id: int
     status: str
-    recipients: int
+    recipients: int  # counted so far: grows part by part until `snapshot_complete`
     snapshot_at: dt.datetime | None
+    snapshot_complete: bool
     finished_at: dt.datetime | None
     channels: dict[str, ChannelCounts]
     batches: dict[str, int]

@@ -55,6 +55,7 @@ async def progress(db: Database, broadcast_id: int) -> dict[str, object]:
         "status": broadcast.status,
         "recipients": run.recipients if run else 0,
         "snapshot_at": run.snapshot_at if run else None,
+        "snapshot_complete": bool(run and run.snapshot_done),
         "finished_at": broadcast.finished_at,
         "channels": dict(per_channel),
         "batches": {str(k): int(v) for k, v in batches.items()},

@@ -1,7 +1,8 @@
 """The delivery engine's entry points: start a broadcast, plan, release held rows, finish.
 
     begin_delivery(ctx, broadcast_id)   # from the broadcasts area's start job
-      └ snapshot (one INSERT … SELECT, exactly once per broadcast: `delivery_runs`)
+      └ snapshot (an INSERT … SELECT per part of the residents, each part exactly once and
+        queued as it commits: `delivery_runs` holds the progress)
       └ plan (stream pending rows → batches, enqueue `delivery.send_batch` jobs)
     send_batch (notify.delivery.sender)  # many workers, one batch each
     reconcile (cron)                     # re-plans, re-enqueues, releases held rows, finishes
@@ -27,7 +28,7 @@ from notify.db import utcnow
 from notify.delivery.planner import Planner, new_planner, pending_rows_query, plan_pending
 from notify.delivery.queue import enqueue_batches
 from notify.delivery.runtime import DeliveryRuntime, runtime
-from notify.delivery.snapshot import Snapshot, snapshot_and_plan
+from notify.delivery.snapshot import Part, Snapshot, part_end, snapshot_and_plan
 from notify.delivery.sql import execute_core
 from notify.delivery.tables import (
     ACTIVE_BATCH_STATUSES,
@@ -50,10 +51,15 @@ COMPLETED = "completed"
 FAILED = "failed"
 PLAN_LOCK_MS = 30_000  # renewed after every page; a dead planner's lock ends soon
 ALL_FAILED = "全件の配信に失敗しました / every delivery failed"
+# Batch sequence numbers of snapshot part k start at k × this (a part's batches of one
+# channel, language and ward number from there).
+SEQ_STRIDE = 1_000_000
 
 
 async def begin_delivery(ctx: Mapping[str, Any], broadcast_id: int) -> None:
-    """Snapshot the recipients of a 'sending' broadcast and queue its batches (idempotent)."""
+    """Snapshot the recipients of a 'sending' broadcast and queue its batches (idempotent).
+    Each part of the snapshot is queued as soon as it is written, so the first residents
+    are being sent to while the rest are still being counted in."""
     rt = runtime(ctx)
     async with rt.db.transaction() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
@@ -72,12 +78,14 @@ async def begin_delivery(ctx: Mapping[str, Any], broadcast_id: int) -> None:
     else:
         pairs = snapshot.batches
     await enqueue_batches(rt.redis, pairs)
+    await continue_snapshot(rt, broadcast_id)
     await plan_broadcast(rt, broadcast_id)  # rows the snapshot could not place, if any
     await maybe_finish(rt, broadcast_id)
 
 
 async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> Snapshot | None:
-    """Insert the recipients, planned, once; None when an earlier run already did."""
+    """Start the snapshot, once: the run and its first part in one transaction; None when
+    an earlier run already started it (`continue_snapshot` takes the other parts)."""
     now = utcnow()
     unit_mode = await _unit_mode(rt, broadcast.id)  # may ask LINE: outside the transaction
     try:
@@ -89,39 +97,102 @@ async def take_snapshot(rt: DeliveryRuntime, broadcast: Broadcast) -> Snapshot |
                 unit_mode=unit_mode,
                 snapshot_at=now,
                 recipients=0,
+                snapshot_parts=0,
+                snapshot_done=False,
             )
             session.add(run)
             await session.flush()  # claims the broadcast: a racing run fails here
-            snapshot = await snapshot_and_plan(
-                session, broadcast, rt.city, now, rt.sizes(), run.unit_mode
-            )
-            run.recipients = snapshot.recipients
-            audit.record(
-                session,
-                audit.SYSTEM,
-                "delivery.snapshot",
-                target_type="broadcast",
-                target_id=broadcast.id,
-                recipients=snapshot.recipients,
-                held=snapshot.held,
-                batches=len(snapshot.batches),
-            )
+            snapshot = await _snapshot_part(rt, session, broadcast, run, now)
     except IntegrityError:
         return None
+    await _fresh_statistics(rt)
+    return snapshot
+
+
+async def continue_snapshot(rt: DeliveryRuntime, broadcast_id: int) -> int:
+    """Take the snapshot's remaining parts, queueing each one's batches as it commits;
+    returns how many were taken. Stops when every resident is covered, when the broadcast
+    is not sending (resume comes back here), or when another run is writing a part (it
+    goes on from there)."""
+    taken = 0
+    while True:
+        now = utcnow()
+        async with rt.db.transaction() as session:
+            run = await session.scalar(
+                select(DeliveryRun)
+                .where(DeliveryRun.broadcast_id == broadcast_id)
+                .with_for_update(skip_locked=True)
+            )
+            if run is None or run.snapshot_done:
+                break
+            broadcast = await session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.status != SENDING:
+                break
+            snapshot = await _snapshot_part(rt, session, broadcast, run, now)
+        await enqueue_batches(rt.redis, snapshot.batches)
+        taken += 1
+    if taken:
+        await _fresh_statistics(rt)
+    return taken
+
+
+async def _snapshot_part(
+    rt: DeliveryRuntime,
+    session: AsyncSession,
+    broadcast: Broadcast,
+    run: DeliveryRun,
+    now: dt.datetime,
+) -> Snapshot:
+    """The next part: the next `snapshot_first_part × 4^k` residents of the segment (k:
+    parts taken), or all the rest. Inside the caller's transaction, with the run row."""
+    size = rt.settings.snapshot_first_part * 4**run.snapshot_parts
+    through = await part_end(
+        session, broadcast, rt.city, run.snapshot_at, after=run.snapshot_cursor, size=size
+    )
+    part = Part(
+        send_date=run.snapshot_at,
+        after=run.snapshot_cursor,
+        through=through,
+        seq_base=run.snapshot_parts * SEQ_STRIDE,
+    )
+    snapshot = await snapshot_and_plan(
+        session, broadcast, rt.city, now, rt.sizes(), run.unit_mode, part
+    )
+    run.recipients += snapshot.recipients
+    run.snapshot_parts += 1
+    run.snapshot_cursor = through
+    run.snapshot_done = through is None
+    audit.record(
+        session,
+        audit.SYSTEM,
+        "delivery.snapshot",
+        target_type="broadcast",
+        target_id=broadcast.id,
+        part=run.snapshot_parts,
+        complete=run.snapshot_done,
+        recipients=snapshot.recipients,
+        held=snapshot.held,
+        batches=len(snapshot.batches),
+    )
+    log.info(
+        "broadcast %s: snapshot part %s%s: %s recipients in %s batches, %s held",
+        broadcast.id,
+        run.snapshot_parts,
+        " (last)" if run.snapshot_done else "",
+        snapshot.recipients,
+        len(snapshot.batches),
+        snapshot.held,
+    )
+    return snapshot
+
+
+async def _fresh_statistics(rt: DeliveryRuntime) -> None:
     if not rt.db.is_sqlite:
         # Fresh statistics for the per-batch statements that follow (the table's last ones
         # are often "empty", and PostgreSQL then plans scans instead of index lookups).
         async with rt.db.engine.connect() as conn:
             await conn.execute(text("ANALYZE deliveries"))
             await conn.commit()
-    log.info(
-        "broadcast %s: %s recipients in %s batches, %s held",
-        broadcast.id,
-        snapshot.recipients,
-        len(snapshot.batches),
-        snapshot.held,
-    )
-    return snapshot
 
 
 async def _unit_mode(rt: DeliveryRuntime, broadcast_id: int) -> str:
@@ -226,6 +297,12 @@ _ACTIVE_BATCH = select(
         DeliveryBatch.status.in_(ACTIVE_BATCH_STATUSES),
     )
 )
+_SNAPSHOT_UNFINISHED = select(
+    exists().where(
+        DeliveryRun.broadcast_id == _BROADCAST,
+        DeliveryRun.snapshot_done.is_(False),
+    )
+)
 _WAITING_ROW = select(
     exists().where(
         Delivery.broadcast_id == _BROADCAST,
@@ -235,9 +312,12 @@ _WAITING_ROW = select(
 
 
 async def is_busy(session: AsyncSession, broadcast_id: int) -> bool:
-    """True while a batch of the broadcast is active or a row waits to be planned / held."""
+    """True while a batch of the broadcast is active, a row waits to be planned / held, or
+    its snapshot has parts still to take."""
     params = {"b_broadcast": broadcast_id}
     if (await execute_core(session, _ACTIVE_BATCH, params)).scalar_one():
+        return True
+    if (await execute_core(session, _SNAPSHOT_UNFINISHED, params)).scalar_one():
         return True
     return bool((await execute_core(session, _WAITING_ROW, params)).scalar_one())
 

@@ -4,7 +4,7 @@ Runs from cron every few seconds (and per broadcast as the `delivery.plan` job, 
 resume). It is what makes a Redis wipe harmless: every unfinished batch whose job is gone is
 queued again, pending rows are planned, held rows whose quiet hours ended are released, a
 batch whose worker died (lease run out) gets a rescue job, a broadcast whose start job was
-lost is started, and finished broadcasts are closed.
+lost is started, an unfinished snapshot is taken on, and finished broadcasts are closed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from notify.delivery.engine import (
     CANCELLED,
     PAUSED,
     SENDING,
+    continue_snapshot,
     maybe_finish,
     plan_broadcast,
     release_held,
@@ -110,6 +111,9 @@ async def reconcile_broadcast(rt: DeliveryRuntime, broadcast_id: int) -> int:
         return 0
     if status != SENDING:
         return 0
+    # A snapshot left unfinished (its worker died between parts, or the broadcast was
+    # paused meanwhile) goes on here; a part being written elsewhere is skipped.
+    await continue_snapshot(rt, broadcast_id)
     await release_held(rt, broadcast_id, now)
     async with rt.db.transaction() as session:
         has_pending = (

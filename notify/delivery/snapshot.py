@@ -1,4 +1,4 @@
-"""The recipient snapshot, planned in the database: one `INSERT … SELECT` when sending starts.
+"""The recipient snapshot, planned in the database: an `INSERT … SELECT` per part.
 
 Who receives a broadcast is decided once, from the segment rule on the send date joined with
 the residents' usable endpoints on the broadcast's channels:
@@ -13,6 +13,12 @@ just before from the group counts. A row is written once, already 'queued' in it
 'held' for quiet hours); nothing passes through Python, so a million recipients cost three
 statements. A row the numbering could not place (the data changed between the count and the
 insert) is left 'pending' for the Python planner.
+
+A big segment is taken in parts by resident id (`Part`; `notify.delivery.engine` sizes and
+commits them): the first part's batches are being sent while the next parts are written,
+so the first residents of a million-recipient emergency broadcast are not kept waiting for
+the last ones to be counted in. The segment is evaluated on the same send date in every
+part; each part's batches number from their own `seq_base`.
 """
 
 from __future__ import annotations
@@ -67,6 +73,18 @@ class Snapshot:
     batches: list[tuple[int, str]] = field(default_factory=list)  # (id, channel), send order
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Which residents a snapshot part covers (ids in `(after, through]`, None: unbounded),
+    the send date the segment is evaluated on (the same for every part), and where its
+    batches' sequence numbers start (each part numbers its own batches from there)."""
+
+    send_date: dt.datetime
+    after: int | None = None
+    through: int | None = None
+    seq_base: int = 0
+
+
 def channel_rank(channel_column: Any, preferred_column: Any) -> Case[int]:
     """0 for the resident's preferred channel, then LINE, fcm, email."""
     order = {name: i + 1 for i, name in enumerate(CHANNEL_ORDER)}
@@ -91,15 +109,42 @@ def quiet_now(start: Any, end: Any, minute_of_day: int) -> ColumnElement[bool]:
     )
 
 
-def recipients_query(broadcast: Broadcast, city: CityConfig, now: dt.datetime) -> Select[Any]:
-    """endpoint_id, resident_id, channel, ward_code, language, quiet_start, quiet_end."""
+def _segment(
+    broadcast: Broadcast, city: CityConfig, send_date: dt.datetime, after: int | None
+) -> Select[Any]:
     segment = segment_residents(
         broadcast.segment or {},
-        send_date=now,
+        send_date=send_date,
         city=city,
         topic=broadcast.topic,
         emergency=broadcast.priority == "emergency",
     )
+    return segment if after is None else segment.where(Resident.id > after)
+
+
+async def part_end(
+    session: AsyncSession,
+    broadcast: Broadcast,
+    city: CityConfig,
+    send_date: dt.datetime,
+    *,
+    after: int | None,
+    size: int,
+) -> int | None:
+    """The id of the `size`-th resident of the segment after `after`; None when fewer are
+    left (the part takes them all). One index walk over at most `size` residents."""
+    query = (
+        _segment(broadcast, city, send_date, after).order_by(Resident.id).offset(size - 1).limit(1)
+    )
+    end = await session.scalar(query)
+    return int(end) if end is not None else None
+
+
+def recipients_query(broadcast: Broadcast, city: CityConfig, part: Part) -> Select[Any]:
+    """endpoint_id, resident_id, channel, ward_code, language, quiet_start, quiet_end."""
+    segment = _segment(broadcast, city, part.send_date, part.after)
+    if part.through is not None:
+        segment = segment.where(Resident.id <= part.through)
     residents = segment.add_columns(
         Resident.ward_code,
         func.coalesce(Resident.language, "ja").label("language"),
@@ -144,10 +189,13 @@ async def snapshot_and_plan(
     now: dt.datetime,
     sizes: Mapping[str, int],
     unit_mode: str,
+    part: Part | None = None,
 ) -> Snapshot:
-    """Insert every recipient's delivery row, already in its batch; returns what was made."""
+    """Insert every recipient's delivery row (of `part`'s residents; default: all, the send
+    date `now`), already in its batch; returns what was made. `now` decides quiet hours."""
+    part = part or Part(send_date=now)
     local = now.astimezone(city.tz)
-    src = recipients_query(broadcast, city, now).subquery("recipients")
+    src = recipients_query(broadcast, city, part).subquery("recipients")
     held = (
         false()
         if broadcast.priority == "emergency"
@@ -171,7 +219,7 @@ async def snapshot_and_plan(
                 {
                     "broadcast_id": broadcast.id,
                     "channel": channel,
-                    "seq": seq,
+                    "seq": part.seq_base + seq,
                     "language": language,
                     "ward_code": ward_code,
                     "size": min(size, count - seq * size),
@@ -217,7 +265,7 @@ async def snapshot_and_plan(
             batch_ward.label("ward"),
             func.min(batch.c.id).label("number"),
         )
-        .where(batch.c.broadcast_id == broadcast.id)
+        .where(batch.c.broadcast_id == broadcast.id, batch.c.seq >= part.seq_base)
         .group_by(batch.c.channel, batch.c.language, batch_ward)
         .subquery("groups")
     )
@@ -251,7 +299,7 @@ async def snapshot_and_plan(
             batch.c.channel == numbered.c.channel,
             batch.c.language == numbered.c.language,
             func.coalesce(batch.c.ward_code, "") == func.coalesce(numbered.c.ward_code, ""),
-            batch.c.seq == numbered.c.chunk,
+            batch.c.seq == numbered.c.chunk + part.seq_base,
         ),
     )
     status = case(
@@ -281,21 +329,28 @@ async def snapshot_and_plan(
         await session.execute(text("SET LOCAL enable_nestloop TO DEFAULT"))
 
     # 3. Held rows learn when their window opens (a few distinct quiet-hour settings).
-    out.held = await _hold_until(session, broadcast.id, QuietClock(now, city.tz))
+    out.held = await _hold_until(session, broadcast.id, QuietClock(now, city.tz), part)
     ids = await session.execute(
         select(DeliveryBatch.id, DeliveryBatch.channel)
-        .where(DeliveryBatch.broadcast_id == broadcast.id)
+        .where(DeliveryBatch.broadcast_id == broadcast.id, DeliveryBatch.seq >= part.seq_base)
         .order_by(DeliveryBatch.seq, DeliveryBatch.channel, DeliveryBatch.id)
     )
     out.batches = [(batch_id, channel) for batch_id, channel in ids]
     return out
 
 
-async def _hold_until(session: AsyncSession, broadcast_id: int, clock: QuietClock) -> int:
+async def _hold_until(
+    session: AsyncSession, broadcast_id: int, clock: QuietClock, part: Part
+) -> int:
+    in_part = [Delivery.broadcast_id == broadcast_id, unbatched(DeliveryStatus.HELD)]
+    if part.after is not None:
+        in_part.append(Delivery.resident_id > part.after)
+    if part.through is not None:
+        in_part.append(Delivery.resident_id <= part.through)
     pairs = await session.execute(
         select(Resident.quiet_start_min, Resident.quiet_end_min, func.count())
         .join(Delivery, Delivery.resident_id == Resident.id)
-        .where(Delivery.broadcast_id == broadcast_id, unbatched(DeliveryStatus.HELD))
+        .where(*in_part)
         .group_by(Resident.quiet_start_min, Resident.quiet_end_min)
     )
     held = 0
@@ -306,11 +361,7 @@ async def _hold_until(session: AsyncSession, broadcast_id: int, clock: QuietCloc
         )
         await session.execute(
             update(Delivery)
-            .where(
-                Delivery.broadcast_id == broadcast_id,
-                unbatched(DeliveryStatus.HELD),
-                Delivery.resident_id.in_(residents),
-            )
+            .where(*in_part, Delivery.resident_id.in_(residents))
             # None: the resident changed quiet hours meanwhile; release_held lets it go.
             .values(not_before=clock.held_until(start, end))
             .execution_options(synchronize_session=False)

@@ -15,6 +15,7 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     and_,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -145,7 +147,8 @@ class DeliveryBatch(Base):
 
 
 class DeliveryRun(Base):
-    """One per broadcast that started sending: the snapshot is taken exactly once."""
+    """One per broadcast that started sending: the snapshot is taken exactly once, in parts
+    by resident id (`notify.delivery.engine.take_snapshot_part`), each in one transaction."""
 
     __tablename__ = "delivery_runs"
 
@@ -157,4 +160,9 @@ class DeliveryRun(Base):
     # broadcast, when the month's cap of distinct unit names is near).
     unit_mode: Mapped[str] = mapped_column(String(10), default="ward")
     snapshot_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The snapshot's progress: parts taken, the last resident id they cover, and whether
+    # every resident is covered (runs from before parts were complete at once).
+    snapshot_parts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="1")
+    snapshot_cursor: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
