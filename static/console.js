@@ -95,6 +95,8 @@ function setupProgress() {
       }
       const recipients = box.querySelector('[data-field="recipients"]');
       if (recipients) recipients.textContent = fmt(data.recipients);
+      const counting = box.querySelector('[data-field="counting"]');  // a big snapshot comes in parts
+      if (counting) counting.hidden = data.status !== "sending" || data.snapshot_complete !== false;
       setTimeout(poll, data.status === "scheduled" ? 3000 : 1500);
     }
     setTimeout(poll, 1500);

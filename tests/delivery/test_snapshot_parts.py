@@ -7,6 +7,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import select, update
 
 from notify.db import Database
+from notify.delivery.control import progress
 from notify.delivery.engine import continue_snapshot, take_snapshot
 from notify.delivery.queue import PLAN, enqueue_batches, plan_job_id
 from notify.delivery.reconcile import reconcile
@@ -84,6 +85,8 @@ async def test_between_parts_nothing_finishes_and_the_reconciler_takes_the_rest(
         await run_worker(settings)  # sends the first part
         assert await statuses(db, broadcast_id) == {("line", "sent"): 4}
         assert await broadcast_status(db, broadcast_id) == "sending"  # not finished early
+        shown = await progress(db, broadcast_id)  # what the API and the console show
+        assert (shown["recipients"], shown["snapshot_complete"]) == (4, False)
 
         await reconcile(runtime(ctx))  # takes the remaining part and queues it
     await run_worker(settings)
@@ -92,6 +95,8 @@ async def test_between_parts_nothing_finishes_and_the_reconciler_takes_the_rest(
     run = await _run(db, broadcast_id)
     assert (run.snapshot_parts, run.snapshot_done, run.recipients) == (2, True, 12)
     assert await broadcast_status(db, broadcast_id) == "completed"
+    shown = await progress(db, broadcast_id)
+    assert (shown["recipients"], shown["snapshot_complete"]) == (12, True)
 
 
 async def test_a_pause_between_parts_stops_the_snapshot_and_resume_goes_on(
