@@ -135,7 +135,8 @@ class EmailChannel:
                     self.sender.envelope_from, [recipient.address], raw, mail_options=options
                 )
             else:
-                await self._transfer(client, recipient.address, raw)
+                async with asyncio.timeout(self._timeout):  # one deadline for the message
+                    await self._transfer(client, recipient.address, raw)
         except Exception as exc:  # translated at the boundary; nothing SDK-shaped escapes
             return classify_smtp_error(exc), not is_connection_lost(exc)
         return DeliveryResult.sent(message_id), True
@@ -148,20 +149,23 @@ class EmailChannel:
         on the command line but `[A-Za-z0-9…]@domain`, checked by `is_plain_address`):
         sendmail parses each address twice with the email package's address parser, ~60 µs
         a message, a tenth of the adapter's CPU. Same commands, same SIZE, same replies
-        turned into the same exceptions, same RSET after a refusal."""
+        turned into the same exceptions, same RSET after a refusal.
+
+        The caller's one deadline covers the whole message: aiosmtplib's own per-reply
+        timeout (`asyncio.wait_for`, four a message) is a tenth of the adapter's CPU."""
         options = [f"SIZE={len(raw)}".encode()] if client.supports_extension("size") else []
         envelope = self.sender.envelope_from
         try:
             reply = await client.execute_command(
-                b"MAIL", b"FROM:<%s>" % envelope.encode(), *options
+                b"MAIL", b"FROM:<%s>" % envelope.encode(), *options, timeout=None
             )
             if reply.code != SMTPStatus.completed:
                 raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, envelope)
-            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % to.encode())
+            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % to.encode(), timeout=None)
             if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
                 refused = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, to)
                 raise aiosmtplib.SMTPRecipientsRefused([refused])
-            await client.data(raw)
+            await client.data(raw, timeout=None)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
                 await client.rset()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -223,3 +224,21 @@ async def test_limits_are_declared() -> None:
         await EmailChannel(host="127.0.0.1", port=1, mail_from="a@example.jp").send_batch(
             residents(*["a@example.jp"] * 501), MESSAGE, CONTEXT
         )
+
+
+async def test_a_hang_on_a_reused_connection_times_out_within_the_message_deadline(
+    smtp, smtp_control
+) -> None:
+    # Seeded: the first two DATA commands pass, the third hangs. The second and third
+    # messages go through the adapter's own MAIL/RCPT/DATA, whose one deadline per message
+    # replaces aiosmtplib's per-reply timeouts.
+    await smtp_control.faults(timeout_share=0.5, hang_s=5, paths=["DATA"], seed=0)
+    started = time.monotonic()
+    results = await make_channel(smtp, timeout_s=0.4).send_batch(
+        residents(*(f"r{i}@example.jp" for i in range(5))), MESSAGE, CONTEXT
+    )
+    assert time.monotonic() - started < 3  # not the server's 5 s hang
+    assert [r.error_code or "sent" for r in results] == [
+        "sent", "sent", "TIMEOUT", "TIMEOUT", "sent"
+    ]  # fmt: skip
+    assert (await smtp_control.counters("connections"))["connections"]["total"] == 3

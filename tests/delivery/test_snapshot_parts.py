@@ -3,6 +3,8 @@ resident is covered exactly once, and the broadcast only finishes after the last
 
 from __future__ import annotations
 
+from typing import Any
+
 from arq.connections import ArqRedis
 from sqlalchemy import select, update
 
@@ -12,6 +14,7 @@ from notify.delivery.engine import continue_snapshot, take_snapshot
 from notify.delivery.queue import PLAN, enqueue_batches, plan_job_id
 from notify.delivery.reconcile import reconcile
 from notify.delivery.runtime import runtime
+from notify.delivery.snapshot import Snapshot
 from notify.delivery.tables import DeliveryBatch, DeliveryRun
 from notify.models import Broadcast
 from notify.settings import Settings
@@ -32,6 +35,14 @@ async def _run(db: Database, broadcast_id: int) -> DeliveryRun:
         run = await session.get(DeliveryRun, broadcast_id)
     assert run is not None
     return run
+
+
+async def _first_part(ctx: dict[str, Any], db: Database, broadcast_id: int) -> Snapshot | None:
+    """What the start job does first: the run and the first part (then this "worker" stops)."""
+    async with db.transaction() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+    assert broadcast is not None
+    return await take_snapshot(runtime(ctx), broadcast)
 
 
 async def _part_of_each_batch(db: Database, broadcast_id: int) -> list[int]:
@@ -76,10 +87,7 @@ async def test_between_parts_nothing_finishes_and_the_reconciler_takes_the_rest(
     town = await seed(db, [Person(line=True) for _ in range(12)])
     broadcast_id = await make_broadcast(db, ["line"])
     async with WorkerContext(settings, queue) as ctx:
-        async with db.transaction() as session:
-            broadcast = await session.get(Broadcast, broadcast_id)
-        assert broadcast is not None
-        first = await take_snapshot(runtime(ctx), broadcast)  # then the worker "dies"
+        first = await _first_part(ctx, db, broadcast_id)
         assert first is not None and first.recipients == 4
         await enqueue_batches(queue, first.batches)
         await run_worker(settings)  # sends the first part
@@ -106,10 +114,7 @@ async def test_a_pause_between_parts_stops_the_snapshot_and_resume_goes_on(
     town = await seed(db, [Person(fcm=True) for _ in range(9)])
     broadcast_id = await make_broadcast(db, ["fcm"])
     async with WorkerContext(settings, queue) as ctx:
-        async with db.transaction() as session:
-            broadcast = await session.get(Broadcast, broadcast_id)
-        assert broadcast is not None
-        assert await take_snapshot(runtime(ctx), broadcast) is not None
+        assert await _first_part(ctx, db, broadcast_id) is not None
         async with db.transaction() as session:
             await session.execute(
                 update(Broadcast).where(Broadcast.id == broadcast_id).values(status="paused")
