@@ -1,8 +1,8 @@
 """The delivery engine: a broadcast becomes delivered messages, exactly once where the provider
 allows it, at the providers' speed.
 
-    engine.py      begin_delivery (snapshot + plan), release of held rows, completion
-    snapshot.py    the recipients: one INSERT … SELECT (policy "all" / "preferred")
+    engine.py      begin_delivery (snapshot in parts + plan), release of held rows, completion
+    snapshot.py    the recipients: an INSERT … SELECT per part (policy "all" / "preferred")
     planner.py     pending rows → provider-sized batches (quiet hours → 'held')
     sender.py      one batch attempt; FCM/email "lanes" (one batch in flight per process)
     batches.py     claim with a lease, load, record, release (the crash-safety core)
