@@ -117,18 +117,21 @@ async def continue_snapshot(rt: DeliveryRuntime, broadcast_id: int) -> int:
     taken = 0
     while True:
         now = utcnow()
-        async with rt.db.transaction() as session:
-            run = await session.scalar(
-                select(DeliveryRun)
-                .where(DeliveryRun.broadcast_id == broadcast_id)
-                .with_for_update(skip_locked=True)
-            )
-            if run is None or run.snapshot_done:
-                break
-            broadcast = await session.get(Broadcast, broadcast_id)
-            if broadcast is None or broadcast.status != SENDING:
-                break
-            snapshot = await _snapshot_part(rt, session, broadcast, run, now)
+        try:
+            async with rt.db.transaction() as session:
+                run = await session.scalar(
+                    select(DeliveryRun)
+                    .where(DeliveryRun.broadcast_id == broadcast_id)
+                    .with_for_update(skip_locked=True)
+                )
+                if run is None or run.snapshot_done:
+                    break
+                broadcast = await session.get(Broadcast, broadcast_id)
+                if broadcast is None or broadcast.status != SENDING:
+                    break
+                snapshot = await _snapshot_part(rt, session, broadcast, run, now)
+        except IntegrityError:  # SQLite has no SKIP LOCKED: another run wrote this part
+            break
         await enqueue_batches(rt.redis, snapshot.batches)
         taken += 1
     if taken:

@@ -3,6 +3,7 @@ resident is covered exactly once, and the broadcast only finishes after the last
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -133,3 +134,24 @@ async def test_a_pause_between_parts_stops_the_snapshot_and_resume_goes_on(
     run = await _run(db, broadcast_id)
     assert (run.snapshot_parts, run.snapshot_done, run.recipients) == (2, True, 9)
     assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_two_runs_taking_parts_at_once_cover_each_resident_once(
+    hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
+) -> None:
+    settings = hub_settings.model_copy(update={"snapshot_first_part": 2})
+    town = await seed(db, [Person(line=True) for _ in range(30)])
+    broadcast_id = await make_broadcast(db, ["line"])
+    async with WorkerContext(settings, queue) as ctx:
+        assert await _first_part(ctx, db, broadcast_id) is not None
+        taken = await asyncio.gather(
+            continue_snapshot(runtime(ctx), broadcast_id),
+            continue_snapshot(runtime(ctx), broadcast_id),
+        )
+        await reconcile(runtime(ctx))  # whatever a lost race left
+    await run_worker(settings)
+
+    assert times_delivered(sandboxes, town, "line") == {1}
+    run = await _run(db, broadcast_id)
+    assert (run.snapshot_done, run.recipients) == (True, 30)
+    assert run.snapshot_parts == 1 + sum(taken)
