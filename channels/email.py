@@ -51,6 +51,7 @@ class EmailChannel:
         self._timeout = timeout_s
         self._connections = max(1, connections)
         self.sender = Sender(mail_from, from_name, envelope_from or mail_from, list_id)
+        self._plain_from = is_plain_address(self.sender.envelope_from)  # checked once
 
     async def _connect(self) -> aiosmtplib.SMTP:
         client = aiosmtplib.SMTP(
@@ -142,7 +143,7 @@ class EmailChannel:
         return DeliveryResult.sent(message_id), True
 
     def _plain_envelope(self, to: str) -> bool:
-        return is_plain_address(to) and is_plain_address(self.sender.envelope_from)
+        return self._plain_from and is_plain_address(to)
 
     async def _transfer(self, client: aiosmtplib.SMTP, to: str, raw: bytes) -> None:
         """What `client.sendmail` does for one recipient, for plain ASCII addresses (nothing

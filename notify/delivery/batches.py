@@ -312,8 +312,14 @@ async def _release(
     next_at: dt.datetime | None,
 ) -> bool:
     release = _RELEASE[status == BatchStatus.DONE]
-    params = {"b_id": batch_id, "b_token": token, "b_status": status, "b_now": now}
-    changed = (await execute_core(session, release, {**params, "b_next_at": next_at})).rowcount
+    params = {
+        "b_id": batch_id,
+        "b_token": token,
+        "b_status": status,
+        "b_now": now,
+        "b_next_at": next_at,
+    }
+    changed = (await execute_core(session, release, params)).rowcount
     if not changed:
         log.warning("batch %s: lease lost before recording (results kept)", batch_id)
     return bool(changed)

@@ -156,13 +156,6 @@ async def _mark_sent(
     by_provider_id: dict[str | None, list[int]] = defaultdict(list)
     for delivery_id, provider_id in sent:
         by_provider_id[provider_id].append(delivery_id)
-    values = {
-        "status": DeliveryStatus.SENT,
-        "error_code": None,
-        "attempts": _deliveries.c.attempts + 1,
-        "sent_at": now,
-        "updated_at": now,
-    }
     if len(by_provider_id) <= 4:  # LINE: one request id for the whole multicast
         statement = _sent_with_one_name(session.get_bind().dialect.name)
         total = 0
@@ -183,7 +176,14 @@ async def _mark_sent(
             _deliveries.c.id == bindparam("b_id"),
             status_is(_deliveries.c.status, DeliveryStatus.QUEUED),
         )
-        .values(provider_id=bindparam("b_provider_id"), **values)
+        .values(
+            status=DeliveryStatus.SENT,
+            error_code=None,
+            attempts=_deliveries.c.attempts + 1,
+            provider_id=bindparam("b_provider_id"),
+            sent_at=now,
+            updated_at=now,
+        )
     )
     await session.execute(
         statement, [{"b_id": i, "b_provider_id": n} for i, n in zip(ids, names, strict=True)]

@@ -84,6 +84,11 @@ class Part:
     through: int | None = None
     seq_base: int = 0
 
+    def bounds(self, resident_id: Any) -> list[ColumnElement[bool]]:
+        """`resident_id` (a column) within this part."""
+        out = [] if self.after is None else [resident_id > self.after]
+        return out if self.through is None else [*out, resident_id <= self.through]
+
 
 def channel_rank(channel_column: Any, preferred_column: Any) -> Case[int]:
     """0 for the resident's preferred channel, then LINE, fcm, email."""
@@ -109,17 +114,14 @@ def quiet_now(start: Any, end: Any, minute_of_day: int) -> ColumnElement[bool]:
     )
 
 
-def _segment(
-    broadcast: Broadcast, city: CityConfig, send_date: dt.datetime, after: int | None
-) -> Select[Any]:
-    segment = segment_residents(
+def _segment(broadcast: Broadcast, city: CityConfig, part: Part) -> Select[Any]:
+    return segment_residents(
         broadcast.segment or {},
-        send_date=send_date,
+        send_date=part.send_date,
         city=city,
         topic=broadcast.topic,
         emergency=broadcast.priority == "emergency",
-    )
-    return segment if after is None else segment.where(Resident.id > after)
+    ).where(*part.bounds(Resident.id))
 
 
 async def part_end(
@@ -133,25 +135,25 @@ async def part_end(
 ) -> int | None:
     """The id of the `size`-th resident of the segment after `after`; None when fewer are
     left (the part takes them all). One index walk over at most `size` residents."""
-    query = (
-        _segment(broadcast, city, send_date, after).order_by(Resident.id).offset(size - 1).limit(1)
-    )
+    rest = Part(send_date=send_date, after=after)
+    query = _segment(broadcast, city, rest).order_by(Resident.id).offset(size - 1).limit(1)
     end = await session.scalar(query)
     return int(end) if end is not None else None
 
 
 def recipients_query(broadcast: Broadcast, city: CityConfig, part: Part) -> Select[Any]:
     """endpoint_id, resident_id, channel, ward_code, language, quiet_start, quiet_end."""
-    segment = _segment(broadcast, city, part.send_date, part.after)
-    if part.through is not None:
-        segment = segment.where(Resident.id <= part.through)
-    residents = segment.add_columns(
-        Resident.ward_code,
-        func.coalesce(Resident.language, "ja").label("language"),
-        Resident.preferred_channel,
-        Resident.quiet_start_min.label("quiet_start"),
-        Resident.quiet_end_min.label("quiet_end"),
-    ).subquery("segment")
+    residents = (
+        _segment(broadcast, city, part)
+        .add_columns(
+            Resident.ward_code,
+            func.coalesce(Resident.language, "ja").label("language"),
+            Resident.preferred_channel,
+            Resident.quiet_start_min.label("quiet_start"),
+            Resident.quiet_end_min.label("quiet_end"),
+        )
+        .subquery("segment")
+    )
     channels: Sequence[str] = [c for c in broadcast.channels if c in CHANNEL_ORDER]
     columns = (
         Endpoint.id.label("endpoint_id"),
@@ -236,7 +238,8 @@ async def snapshot_and_plan(
             )
     if batch_rows:
         await session.execute(insert(DeliveryBatch), batch_rows)
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         # The join below needs to know the batch rows exist (it sees this transaction's
         # rows); with the table's old statistics PostgreSQL would loop over it per row.
         # And the numbering sorts every recipient: let it sort in memory.
@@ -324,7 +327,7 @@ async def snapshot_and_plan(
     columns += ["language", "status", "batch_id", "attempts", "fallback_rank", "updated_at"]
     result = await session.execute(insert(Delivery).from_select(columns, rows))
     out.recipients = int(result.rowcount)  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         await session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
         await session.execute(text("SET LOCAL enable_nestloop TO DEFAULT"))
 
@@ -342,11 +345,11 @@ async def snapshot_and_plan(
 async def _hold_until(
     session: AsyncSession, broadcast_id: int, clock: QuietClock, part: Part
 ) -> int:
-    in_part = [Delivery.broadcast_id == broadcast_id, unbatched(DeliveryStatus.HELD)]
-    if part.after is not None:
-        in_part.append(Delivery.resident_id > part.after)
-    if part.through is not None:
-        in_part.append(Delivery.resident_id <= part.through)
+    in_part = [
+        Delivery.broadcast_id == broadcast_id,
+        unbatched(DeliveryStatus.HELD),
+        *part.bounds(Delivery.resident_id),
+    ]
     pairs = await session.execute(
         select(Resident.quiet_start_min, Resident.quiet_end_min, func.count())
         .join(Delivery, Delivery.resident_id == Resident.id)
