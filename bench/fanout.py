@@ -46,6 +46,18 @@ from bench._city import (
 )
 
 LINE_PER_S, FCM_PER_MIN = 200.0, 600_000.0
+CHANNELS = ("line", "fcm", "email")
+
+
+def channel_list(value: str) -> list[str]:
+    """`--channels line,fcm`: known channels, at least one (argparse reports the error)."""
+    channels = [c.strip() for c in value.split(",") if c.strip()]
+    unknown = sorted(set(channels) - set(CHANNELS))
+    if unknown or not channels:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(CHANNELS)}; got {value!r}"
+        )
+    return channels
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -60,7 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--smtp-connections", type=int, default=None, help="per email batch")
     parser.add_argument(
         "--channels",
-        default="line,fcm,email",
+        type=channel_list,
+        default=list(CHANNELS),
         help="the broadcast's channels (diagnosis: one channel's cost alone; implies --no-bare)",
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-client runs")
@@ -118,7 +131,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         await wait_for_workers(children.redis_url)
         await asyncio.sleep(1.0)  # let every worker reach its poll loop
 
-        channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+        channels: list[str] = args.channels
         broadcast_id = await make_broadcast(args.database_url, channels=channels)
         rss = RssSampler()
         pool = await create_pool(RedisSettings.from_dsn(children.redis_url))
@@ -127,7 +140,8 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         database = make_url(args.database_url).database or ""
         rss.mark_start([*children.workers, *sandbox, *redis], database)
         log("sending …")
-        started_at = dt.datetime.now(dt.UTC)  # for the first send's delay (database clock)
+        # For the first send's delay: `sent_at` is the workers' clock, on this machine too.
+        started_at = dt.datetime.now(dt.UTC)
         started = time.perf_counter()
         await pool.enqueue_job("delivery.begin", broadcast_id)
 
@@ -176,7 +190,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         }
         if args.real_limits:
             result.update(limit_ratios(result, args.limit_scale, wall_s))
-        if not args.no_bare and set(channels) == {"line", "fcm", "email"}:
+        if not args.no_bare and set(channels) == set(CHANNELS):
             log("bare clients against the same sandbox …")
             bodies = _bare.HubBodies() if args.bare_short else await _bare.HubBodies.read(info)
             await reset_sandbox(info)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis
 from sqlalchemy import select, update
 
@@ -17,6 +18,7 @@ from notify.delivery.reconcile import reconcile
 from notify.delivery.runtime import runtime
 from notify.delivery.snapshot import Snapshot
 from notify.delivery.tables import DeliveryBatch, DeliveryRun
+from notify.errors import ConfigError
 from notify.models import Broadcast
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
@@ -155,3 +157,9 @@ async def test_two_runs_taking_parts_at_once_cover_each_resident_once(
     run = await _run(db, broadcast_id)
     assert (run.snapshot_done, run.recipients) == (True, 30)
     assert run.snapshot_parts == 1 + sum(taken)
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "many"])
+def test_a_first_part_out_of_range_is_a_clear_config_error(size: str) -> None:
+    with pytest.raises(ConfigError, match="snapshot_first_part"):
+        Settings.from_env({"HUB_SNAPSHOT_FIRST_PART": size})
