@@ -10,12 +10,12 @@ line, which would break one-click unsubscribe; such a URL is refused here instea
 
 from __future__ import annotations
 
-import base64
+import binascii
 import html
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -86,15 +86,21 @@ def personalise(message: EmailMessage, extra: Mapping[str, str]) -> tuple[str, s
         return text, None
     if prefix := extra.get("click_url_prefix"):
         body_html = rewrite_links(body_html, prefix)
+    footer = _footer(extra)
+    return text, _before_body_end(body_html, footer) if footer else body_html
+
+
+def _footer(extra: Mapping[str, str]) -> str:
+    """The HTML's per-recipient end: the unsubscribe link and the open pixel."""
     footer = ""
-    if unsubscribe:
+    if unsubscribe := extra.get("unsubscribe_url"):
         footer += (
             '<p style="font-size:12px;color:#666666">'
             f'<a href="{html.escape(unsubscribe)}">{UNSUBSCRIBE_LABEL}</a></p>'
         )
     if pixel := extra.get("open_pixel_url"):
         footer += f'<img src="{html.escape(pixel)}" width="1" height="1" alt="">'
-    return text, _before_body_end(body_html, footer) if footer else body_html
+    return footer
 
 
 def build_email(
@@ -171,6 +177,8 @@ class MailTemplate:
         )
         self._batch_tag = f"{int(self._now.timestamp())}.{secrets.token_hex(6)}.b{broadcast_id}"
         self._boundary = f"=_hub_{secrets.token_hex(12)}"  # "_" never occurs in base64
+        self._text = _TextBody(message.text)
+        self._html = None if message.html is None else _HtmlBody.of(message.html)
 
     def render(self, to: str, extra: Mapping[str, str], *, endpoint_id: int) -> tuple[bytes, str]:
         if not is_plain_address(to):
@@ -185,25 +193,135 @@ class MailTemplate:
             if unsubscribe.startswith("https://"):
                 lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
         lines += [f"X-Broadcast-Id: {self._broadcast_id}", f"X-Endpoint-Id: {endpoint_id}"]
-        text, body_html = personalise(self._message, extra)
         head = self._common + self._list_id + ("\r\n".join(lines) + "\r\n").encode("ascii")
-        if body_html is None:
-            return head + b"MIME-Version: 1.0\r\n" + _base64_part(text, "plain"), message_id
+        text = self._text.part(unsubscribe)
+        if self._html is None:
+            return head + b"MIME-Version: 1.0\r\n" + text, message_id
         boundary = self._boundary.encode("ascii")
         return (
             head
             + b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\""
             + boundary + b"\"\r\n\r\n--" + boundary + b"\r\n"
-            + _base64_part(text, "plain") + b"--" + boundary + b"\r\n"
-            + _base64_part(body_html, "html") + b"--" + boundary + b"--\r\n",
+            + text + b"--" + boundary + b"\r\n"
+            + self._html.part(extra) + b"--" + boundary + b"--\r\n",
             message_id,
         )  # fmt: skip
 
 
-def _base64_part(content: str, subtype: str) -> bytes:
-    canonical = b"\r\n".join(content.encode("utf-8").splitlines()) + b"\r\n"  # RFC 2046 4.1.1
-    body = base64.encodebytes(canonical).replace(b"\n", b"\r\n")
+_LINE_BYTES = 57  # base64 lines of 76 characters carry 57 bytes each
+
+
+def _canonical(content: str) -> bytes:
+    return b"\r\n".join(content.encode("utf-8").splitlines()) + b"\r\n"  # RFC 2046 4.1.1
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """What `base64.encodebytes` gives, with CRLF: one C call, then the line breaks
+    (`encodebytes` calls the encoder once per 57-byte line)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join([encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76)])
+
+
+def _part_head(subtype: str) -> bytes:
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
-    ).encode("ascii") + body
+    ).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Base64Body:
+    """A base64 part whose bodies all begin with the same bytes (the batch's content before
+    the first per-recipient link or footer): the whole 57-byte lines of that beginning are
+    encoded once per batch, and base64 lines do not depend on what follows them."""
+
+    head: bytes
+    common: bytes  # a multiple of 57 bytes
+    common_lines: bytes = field(init=False)
+
+    @classmethod
+    def of(cls, subtype: str, beginning: bytes) -> _Base64Body:
+        whole = len(beginning) - len(beginning) % _LINE_BYTES
+        return cls(_part_head(subtype), beginning[:whole])
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "common_lines", _base64_lines(self.common))
+
+    def part(self, content: str) -> bytes:
+        canonical = _canonical(content)
+        if not canonical.startswith(self.common):  # never expected; correct anyway
+            return self.head + _base64_lines(canonical)
+        return self.head + self.common_lines + _base64_lines(canonical[len(self.common) :])
+
+
+class _TextBody:
+    """The text part: the message, and per recipient the unsubscribe footer."""
+
+    def __init__(self, text: str) -> None:
+        self._text, self._stripped = text, text.rstrip()
+        self._body = _Base64Body.of("plain", _canonical(self._stripped))
+
+    def part(self, unsubscribe: str | None) -> bytes:
+        if not unsubscribe:
+            return self._body.part(self._text)
+        return self._body.part(f"{self._stripped}\n\n--\n{UNSUBSCRIBE_LABEL}: {unsubscribe}\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _HtmlBody:
+    """The HTML part cut once per batch where each recipient's own text goes: the click
+    prefix of every link (`rewrite_links`) and the footer before the last `</body>`
+    (`personalise`), so a recipient costs a join instead of a regex pass."""
+
+    before: list[str]  # rewritten, up to the footer: joined with the escaped click prefix
+    after: list[str]
+    plain_before: str  # the same without rewriting (no click prefix)
+    plain_after: str
+    # Each begins with what comes before the first per-recipient text.
+    body: _Base64Body
+    plain_body: _Base64Body
+
+    @classmethod
+    def of(cls, body_html: str) -> _HtmlBody:
+        pieces, start = [], 0
+        for match in _HREF.finditer(body_html):
+            opening, quote_char = match.group(1), match.group(2)
+            pieces.append(body_html[start : match.start()] + opening + quote_char)
+            start = match.end()
+            target = quote(html.unescape(match.group(3)), safe="")
+            pieces.append(target + quote_char)
+        pieces.append(body_html[start:])
+        # Each piece after the first begins with a quoted link target: join them back in
+        # pairs so that `prefix.join(segments)` is the rewritten HTML.
+        segments = [pieces[0]] + [pieces[i] + pieces[i + 1] for i in range(1, len(pieces), 2)]
+        before, after = _cut_at_body_end(segments)
+        (plain_before,), plain_after = _cut_at_body_end([body_html])
+        return cls(
+            before,
+            after,
+            plain_before,
+            "".join(plain_after),
+            _Base64Body.of("html", _canonical(before[0])),
+            _Base64Body.of("html", _canonical(plain_before)),
+        )
+
+    def part(self, extra: Mapping[str, str]) -> bytes:
+        footer = _footer(extra)
+        if not (prefix := extra.get("click_url_prefix")):
+            return self.plain_body.part(self.plain_before + footer + self.plain_after)
+        escaped = html.escape(prefix)
+        return self.body.part(escaped.join(self.before) + footer + escaped.join(self.after))
+
+
+def _cut_at_body_end(segments: list[str]) -> tuple[list[str], list[str]]:
+    """Segments before and after the last `</body>` (none: everything is before). A match
+    never straddles two segments: they meet inside an attribute value, at the click prefix."""
+    for index in range(len(segments) - 1, -1, -1):
+        ends = [m.start() for m in _BODY_END.finditer(segments[index])]
+        if ends:
+            segment = segments[index]
+            return (
+                [*segments[:index], segment[: ends[-1]]],
+                [segment[ends[-1] :], *segments[index + 1 :]],
+            )
+    return list(segments), []

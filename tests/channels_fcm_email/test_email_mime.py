@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -12,6 +13,7 @@ from channels.base import EmailMessage
 from channels.email_mime import (
     MailTemplate,
     Sender,
+    _base64_lines,
     build_email,
     checked_unsubscribe_url,
     is_plain_address,
@@ -113,3 +115,36 @@ def test_tracking_values_are_escaped_in_html() -> None:
     )
     html = parse(raw).get_body(("html",)).get_content()
     assert "<script>" not in html and 'onload="' not in html
+
+
+LINKED_HTML = [
+    # several links, one whose target holds "</body>" (quoted away once rewritten)
+    '<html><body><p><a href="https://a.example/x?q=</body>">a</a> と '
+    "<A HREF='https://b.example/y'>b</A></p>" + "い" * 200 + "</body></html>",
+    # no </body> at all: the footer goes at the end
+    '<p><a href="https://a.example/">a</a></p>' + "う" * 100,
+    # a first link after more than one base64 line of shared beginning
+    "<html><body>" + "え" * 100 + '<a href="https://a.example/&amp;z">z</a></body></html>',
+    "",
+]
+
+
+@pytest.mark.parametrize("body_html", LINKED_HTML)
+def test_one_template_renders_each_recipient_as_the_email_package(body_html: str) -> None:
+    """The template cuts the HTML and encodes the shared beginning once; recipients with
+    different links, footers or none must still get what `build_email` makes."""
+    message = EmailMessage("件名", "本文です。\n" * 30 + "  \n", body_html)
+    template = MailTemplate(message, SENDER, broadcast_id=5, now=NOW)
+    for n, extra in enumerate([*EXTRAS, {"click_url_prefix": "https://c.example.jp/c/Z?u="}]):
+        fast, _ = template.render(f"r{n}@example.jp", extra, endpoint_id=n)
+        slow, _ = build_email(
+            message, f"r{n}@example.jp", extra, SENDER, broadcast_id=5, endpoint_id=n, now=NOW
+        )
+        assert summary(fast) == summary(slow)
+        assert all(len(line) <= 78 for line in fast.split(b"\r\n"))
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1000])
+def test_base64_lines_are_those_of_the_email_package(size: int) -> None:
+    data = bytes(range(256)) * 4
+    assert _base64_lines(data[:size]) == base64.encodebytes(data[:size]).replace(b"\n", b"\r\n")
