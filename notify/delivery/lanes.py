@@ -25,11 +25,10 @@ import time
 from sqlalchemy import exists, select
 
 from notify.db import utcnow
-from notify.delivery.runtime import IN_FLIGHT_PER_PROCESS, DeliveryRuntime
+from notify.delivery.runtime import LANE_CHANNELS, DeliveryRuntime
 from notify.delivery.tables import BatchStatus, DeliveryBatch
 from notify.models import Broadcast
 
-LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 1)
 REGISTRY_TTL_S = 30.0
 # How often a running lane renews its entry (once a batch is needlessly often, a Redis
 # round trip each).

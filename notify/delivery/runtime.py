@@ -25,6 +25,8 @@ IN_FLIGHT_PER_PROCESS: Mapping[str, int] = {
     ChannelName.FCM: 1,
     ChannelName.EMAIL: 1,
 }
+# Sent by lanes (notify.delivery.lanes): one batch at a time, taken from the database.
+LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 1)
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from notify.db import Database
 from notify.delivery.engine import begin_delivery
+from notify.delivery.queue import LANE_STARTERS, SEND_BATCH
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
 from notify.models import Endpoint
 from notify.settings import Settings
@@ -25,6 +26,7 @@ from tests.delivery.city import (
     make_broadcast,
     seed,
     statuses,
+    times_delivered,
 )
 from tests.delivery.conftest import run_worker
 
@@ -187,3 +189,30 @@ async def test_the_snapshot_places_every_row_in_a_batch_in_one_go(
         ("141321", "en", 0, 40),
     ]
     assert sorted(per_batch.values()) == [30, 40, 100, 100]
+
+
+async def test_lane_channels_get_only_the_jobs_that_start_lanes(
+    hub_settings: Settings,
+    db: Database,
+    queue: ArqRedis,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    # FCM and email batches are taken from the database by lanes: two jobs per channel
+    # start them, the rest of the batches get none, and still every device gets one push.
+    people = [Person(fcm=True, ward="141313") for _ in range(450)] + [
+        Person(email=True, ward="141313") for _ in range(130)
+    ]
+    town = await seed(db, people)
+    broadcast_id = await make_broadcast(db, ["fcm", "email"])
+    await begin_delivery(ctx, broadcast_id)
+    async with db.transaction() as session:
+        batches = Counter((await session.execute(select(DeliveryBatch.channel))).scalars())
+    assert batches == {"fcm": 5, "email": 4}
+    jobs = [job for job in await queue.queued_jobs() if job.function == SEND_BATCH]
+    assert Counter(job.args[1] for job in jobs) == {"fcm": LANE_STARTERS, "email": LANE_STARTERS}
+
+    await run_worker(hub_settings)
+    assert times_delivered(sandboxes, town, "fcm") == {1}
+    assert times_delivered(sandboxes, town, "email") == {1}
+    assert await broadcast_status(db, broadcast_id) == "completed"
