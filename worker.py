@@ -7,6 +7,7 @@ thin and call into the areas. Jobs are idempotent: arq is at-least-once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from typing import Any
@@ -40,6 +41,20 @@ async def startup(ctx: dict[str, Any]) -> None:
         hook = getattr(area, "startup", None)
         if hook:
             await hook(ctx)
+    if ctx.get("own_process"):  # `python worker.py`, not a worker a test builds and drops
+        settle_garbage_collector()
+
+
+def settle_garbage_collector() -> None:
+    """Once the worker is built: its modules, clients and caches live as long as the process,
+    so they leave the collector's view (`gc.freeze`), and a collection waits for 10,000 new
+    objects instead of 700. A send allocates millions of short-lived objects that reference
+    counting frees; the collector's full passes over the long-lived heap were what cost.
+    Measured with `python -m bench fanout --recipients 200000` (two workers, gc.callbacks):
+    collections 1.2 s of CPU → 0.02 s, worker CPU 18.7 → 17.3 s."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -88,7 +103,7 @@ def main() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     use_uvloop()
-    build_worker(settings).run()
+    build_worker(settings, ctx={"settings": settings, "own_process": True}).run()
 
 
 if __name__ == "__main__":

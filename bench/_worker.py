@@ -15,13 +15,14 @@ from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.settings import Settings
-from worker import build_worker, use_uvloop
+from worker import build_worker, settle_garbage_collector, use_uvloop
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     ctx["city"] = load_city(ctx["settings"].city_config)
     ctx["db"] = Database.from_settings(ctx["settings"])
     await delivery_jobs.startup(ctx)
+    settle_garbage_collector()  # as worker.py's startup does
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
