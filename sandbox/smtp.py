@@ -38,6 +38,8 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "enabled": True,
     "max_recipients_per_message": 100,
     "dsn_delay_s": 0.05,
+    # RFC 2920, as Postfix, Amazon SES and SendGrid offer it; off: a server without it.
+    "pipelining": True,
     **READER_LIMITS,  # simulated readers opening / clicking (sandbox.smtp_reader); off
 }
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -163,6 +165,21 @@ class SandboxHandler:
             await asyncio.sleep(faults.config.hang_s)
         self.state.counters.add("deferred", address or command)
         return "451 4.3.0 Temporary failure, please try again later (sandbox)"
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does when no hook is set
+        if self.state.limits["pipelining"]:
+            # aiosmtpd reads one command line at a time from the stream, so commands that
+            # arrive together are answered in order, as RFC 2920 asks.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -35,6 +35,13 @@ EXTRA = {
 }
 
 
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def smtp(smtp: SmtpSandbox, request: pytest.FixtureRequest) -> SmtpSandbox:
+    """Every test here against a server that offers PIPELINING and one that does not."""
+    smtp.state.limits["pipelining"] = request.param
+    return smtp
+
+
 def residents(*addresses: str, extra: dict[str, str] | None = None) -> list[Recipient]:
     return [
         Recipient(endpoint_id=100 + i, address=a, extra=extra if extra is not None else EXTRA)
@@ -172,8 +179,8 @@ async def test_striped_connections(smtp, smtp_control) -> None:
 
 
 async def test_temporary_failures_are_transient(smtp, smtp_control) -> None:
-    # The first message of a connection goes through aiosmtplib's sendmail, the next ones
-    # through the adapter's own MAIL/RCPT/DATA: both read a refusal the same way.
+    # Refused at RCPT: with PIPELINING the DATA sent along is refused too, and the
+    # session is reset for the next message.
     await smtp_control.faults(error_share=1.0, paths=["RCPT"])
     results = await make_channel(smtp).send_batch(
         residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT
@@ -229,9 +236,8 @@ async def test_limits_are_declared() -> None:
 async def test_a_hang_on_a_reused_connection_times_out_within_the_message_deadline(
     smtp, smtp_control
 ) -> None:
-    # Seeded: the first two DATA commands pass, the third hangs. The second and third
-    # messages go through the adapter's own MAIL/RCPT/DATA, whose one deadline per message
-    # replaces aiosmtplib's per-reply timeouts.
+    # Seeded: the first two DATA commands pass, the third hangs. One deadline per message
+    # (channels.smtp_session has no per-reply timeouts).
     await smtp_control.faults(timeout_share=0.5, hang_s=5, paths=["DATA"], seed=0)
     started = time.monotonic()
     results = await make_channel(smtp, timeout_s=0.4).send_batch(

@@ -1,0 +1,178 @@
+"""The per-message SMTP conversation, on a connection aiosmtplib opened.
+
+aiosmtplib connects, says EHLO, starts TLS and logs in: what it does well. A batch's messages
+then go through `SmtpSession`, which owns the connection from there on:
+
+- with PIPELINING (RFC 2920, offered by Postfix, Amazon SES, SendGrid and the sandbox):
+  MAIL, RCPT and DATA leave in one write and their three replies are read in order, then the
+  message: two round trips a message instead of four;
+- without it: one command, one reply, as aiosmtplib's `sendmail` does.
+
+Per message that is two or four socket writes and no more: aiosmtplib spends a lock, an
+injection regex per argument, an `asyncio.wait_for` and a new future on every command. Against
+the SMTP sandbox (4 connections, 6,000 messages, `python -m bench channels_email`) the adapter's
+CPU went from 0.27-0.35 to 0.15 ms a message, and the sandbox's from 0.52-0.56 to 0.48 ms.
+
+Errors are aiosmtplib's exception classes, raised where its `sendmail` raises them, so
+`channels.email_errors` reads them the same way. An address that is not exactly one mailbox
+by aiosmtplib's own parser (plain ones, the bulk, are checked by a shortcut) is refused with
+ValueError before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import cast
+
+import aiosmtplib
+from aiosmtplib import SMTPStatus
+from aiosmtplib.email import parse_address
+
+from channels.email_mime import is_plain_address
+
+_LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_REPLY_LINE_LIMIT = 8192  # RFC 5321 allows 512 octets; anything far longer is not SMTP
+
+
+def wire_data(message: bytes) -> bytes:
+    """The DATA payload: CRLF line endings, leading dots doubled, the final dot (RFC 5321
+    4.5.2; what aiosmtplib's `data` sends)."""
+    message = _LINE_ENDINGS.sub(b"\r\n", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    return _LEADING_DOT.sub(b"..", message) + b".\r\n"
+
+
+def _path(address: str, encoding: str) -> bytes:
+    """`<address>` for MAIL FROM / RCPT TO, or ValueError for anything but one mailbox."""
+    if is_plain_address(address):
+        return b"<%b>" % address.encode("ascii")
+    # aiosmtplib's parser refuses what could smuggle parameters or commands; it would also
+    # quietly drop a tail ("a@b.jp> NOTIFY=NEVER" → a@b.jp): that is refused here too.
+    if parse_address(address) != address or _CONTROL.search(address.encode(encoding)):
+        raise ValueError(f"not a single mailbox: {address!r}")
+    return b"<%b>" % address.encode(encoding)
+
+
+class SmtpSession:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        reader: asyncio.StreamReader,
+        *,
+        pipelining: bool,
+        size: bool,
+        smtputf8: bool,
+    ) -> None:
+        self._transport, self._reader = transport, reader
+        self.pipelining, self._size, self._smtputf8 = pipelining, size, smtputf8
+
+    @classmethod
+    def take_over(cls, client: aiosmtplib.SMTP) -> SmtpSession:
+        """The connection of `client` (connected, EHLO said, TLS and login done), which must
+        not be used after this: its replies now reach this session."""
+        if client.transport is None or client.is_ehlo_or_helo_needed:
+            raise aiosmtplib.SMTPServerDisconnected("no SMTP session to take over")
+        transport = cast(asyncio.Transport, client.transport)
+        reader = asyncio.StreamReader(limit=_REPLY_LINE_LIMIT)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        return cls(
+            transport,
+            reader,
+            pipelining=client.supports_extension("pipelining"),
+            size=client.supports_extension("size"),
+            smtputf8=client.supports_extension("smtputf8"),
+        )
+
+    async def send(self, mail_from: str, to: str, message: bytes) -> None:
+        """One message to one recipient; raises as aiosmtplib's `sendmail` would, after a
+        refusal resets the session (RSET) so the next message starts clean."""
+        utf8 = not (mail_from.isascii() and to.isascii())
+        if utf8 and not self._smtputf8:
+            raise aiosmtplib.SMTPNotSupported("the SMTP server does not offer SMTPUTF8")
+        encoding = "utf-8" if utf8 else "ascii"
+        data = wire_data(message)
+        options = (b" SIZE=%d" % len(data) if self._size else b"") + (b" SMTPUTF8" if utf8 else b"")
+        mail = b"MAIL FROM:%b%b\r\n" % (_path(mail_from, encoding), options)
+        rcpt = b"RCPT TO:%b\r\n" % _path(to, encoding)
+        try:
+            if self.pipelining:
+                await self._pipelined(mail, rcpt, mail_from, to)
+            else:
+                await self._one_by_one(mail, rcpt, mail_from, to)
+            self._transport.write(data)
+            code, text = await self._reply()
+            if code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPDataError(code, text)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await self._command(b"RSET\r\n")
+            raise
+
+    async def _pipelined(self, mail: bytes, rcpt: bytes, mail_from: str, to: str) -> None:
+        self._transport.write(mail + rcpt + b"DATA\r\n")
+        mail_reply, rcpt_reply, data_reply = [await self._reply() for _ in range(3)]
+        refused: Exception | None = None
+        if mail_reply[0] != SMTPStatus.completed:
+            refused = aiosmtplib.SMTPSenderRefused(*mail_reply, mail_from)
+        elif rcpt_reply[0] not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            refused = _recipient_refused(rcpt_reply, to)
+        elif data_reply[0] != SMTPStatus.start_input:
+            refused = aiosmtplib.SMTPDataError(*data_reply)
+        if refused is not None:
+            if data_reply[0] == SMTPStatus.start_input:  # DATA went ahead: end it empty
+                await self._command(b".\r\n")
+            raise refused
+
+    async def _one_by_one(self, mail: bytes, rcpt: bytes, mail_from: str, to: str) -> None:
+        code, text = await self._command(mail)
+        if code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(code, text, mail_from)
+        reply = await self._command(rcpt)
+        if reply[0] not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            raise _recipient_refused(reply, to)
+        code, text = await self._command(b"DATA\r\n")
+        if code != SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(code, text)
+
+    async def _command(self, line: bytes) -> tuple[int, str]:
+        self._transport.write(line)
+        return await self._reply()
+
+    async def _reply(self) -> tuple[int, str]:
+        """One reply, multi-line ones joined; a server that hangs up or does not speak SMTP
+        ends the session (SMTPServerDisconnected: the caller reconnects)."""
+        lines: list[bytes] = []
+        while True:
+            try:
+                line = await self._reader.readline()
+            except ValueError:  # longer than any SMTP reply line
+                line = b""
+            if not line.endswith(b"\n") or not line[:3].isdigit():
+                self.close()
+                if not line:
+                    raise aiosmtplib.SMTPServerDisconnected("the SMTP server hung up")
+                raise aiosmtplib.SMTPServerDisconnected(f"not an SMTP reply: {line[:80]!r}")
+            lines.append(line[4:].strip(b" \t\r\n"))
+            if line[3:4] != b"-":
+                return int(line[:3]), b"\n".join(lines).decode("utf-8", "surrogateescape")
+
+    async def quit(self) -> None:
+        """QUIT and close; a server that does not answer is closed on anyway."""
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await self._command(b"QUIT\r\n")
+        self.close()
+
+    def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+
+
+def _recipient_refused(reply: tuple[int, str], to: str) -> aiosmtplib.SMTPRecipientsRefused:
+    return aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(*reply, to)])

@@ -1,0 +1,194 @@
+"""The per-message SMTP conversation against a strict scripted server on 127.0.0.1: what each
+write carries, with PIPELINING and without, and what happens when the server refuses, lets
+DATA go ahead anyway, or hangs up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from channels.base import EmailMessage, Outcome, Recipient, SendContext
+from channels.email import EmailChannel
+from channels.smtp_session import _path, wire_data
+
+MESSAGE = EmailMessage(subject="お知らせ", text="本文\n.先頭の点\n")
+CONTEXT = SendContext(broadcast_id=1)
+
+
+@dataclass
+class Script:
+    pipelining: bool = True
+    data_despite_refusal: bool = False  # answer DATA with 354 even with no valid recipient
+    hang_up_on_data: int = 0  # close this many connections when DATA arrives
+    connections: int = 0
+    writes: list[bytes] = field(default_factory=list)
+    out_of_turn: int = 0  # writes carrying a command after another one while not offered
+    messages: list[bytes] = field(default_factory=list)
+
+
+class ScriptedSmtp(asyncio.Protocol):
+    """Answers line by line; multi-line replies to EHLO and MAIL."""
+
+    def __init__(self, script: Script) -> None:
+        self.script, self.buffer, self.data, self.valid = script, b"", None, 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.script.connections += 1
+        self.reply(b"220 scripted ESMTP")
+
+    def reply(self, line: bytes) -> None:
+        self.transport.write(line + b"\r\n")  # type: ignore[attr-defined]
+
+    def data_received(self, chunk: bytes) -> None:
+        self.script.writes.append(chunk)
+        if self.data is None and not self.script.pipelining and chunk.count(b"\r\n") > 1:
+            self.script.out_of_turn += 1
+        self.buffer += chunk
+        while b"\r\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\r\n", 1)
+            if self.data is not None:
+                self.in_data(line)
+            else:
+                self.command(line)
+
+    def in_data(self, line: bytes) -> None:
+        assert self.data is not None
+        if line != b".":
+            self.data.append(line)
+            return
+        if self.valid:
+            self.script.messages.append(b"\r\n".join(self.data))
+            self.reply(b"250 2.0.0 queued")
+        else:
+            self.reply(b"554 5.5.1 no valid recipients")
+        self.data = None
+
+    def command(self, line: bytes) -> None:
+        verb = line[:4].upper()
+        if verb == b"EHLO":
+            offer = b"250-PIPELINING\r\n" if self.script.pipelining else b""
+            self.reply(b"250-scripted\r\n%b250-SMTPUTF8\r\n250 SIZE 1000000" % offer)
+        elif verb == b"MAIL":
+            self.valid = 0
+            self.reply(b"250-sender\r\n250 2.1.0 ok")
+        elif verb == b"RCPT":
+            refused = line.startswith(b"RCPT TO:<refused")
+            self.valid += not refused
+            self.reply(b"550 5.1.1 no such user" if refused else b"250 2.1.5 ok")
+        elif verb == b"DATA":
+            if self.script.hang_up_on_data:
+                self.script.hang_up_on_data -= 1
+                self.transport.close()
+            elif self.valid or self.script.data_despite_refusal:
+                self.data = []
+                self.reply(b"354 go ahead")
+            else:
+                self.reply(b"503 5.5.1 no valid recipients")
+        elif verb == b"RSET":
+            self.valid = 0
+            self.reply(b"250 ok")
+        elif verb == b"QUIT":
+            self.reply(b"221 bye")
+            self.transport.close()
+        else:
+            self.reply(b"500 unknown")
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[Script, EmailChannel]]:
+    script = Script()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: ScriptedSmtp(script), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    channel = EmailChannel(
+        host="127.0.0.1", port=port, mail_from="info@city.example.jp", timeout_s=2
+    )
+    yield script, channel
+    server.close()
+
+
+def residents(*addresses: str) -> list[Recipient]:
+    return [Recipient(endpoint_id=i, address=a) for i, a in enumerate(addresses, start=1)]
+
+
+async def test_with_pipelining_the_envelope_leaves_in_one_write(scripted) -> None:
+    script, channel = scripted
+    results = await channel.send_batch(residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT)
+    assert [r.outcome for r in results] == [Outcome.SENT] * 2
+    envelopes = [w for w in script.writes if w.startswith(b"MAIL FROM:")]
+    assert len(envelopes) == 2
+    assert envelopes[0].startswith(b"MAIL FROM:<info@city.example.jp> SIZE=")
+    assert envelopes[0].endswith(b"\r\nRCPT TO:<a@example.jp>\r\nDATA\r\n")
+    assert b"\r\n..\xe5\x85\x88" not in script.messages[0]  # base64 body: no dot to double
+    assert script.connections == 1 and len(script.messages) == 2
+
+
+async def test_without_pipelining_each_command_waits_for_its_reply(scripted) -> None:
+    script, channel = scripted
+    script.pipelining = False
+    results = await channel.send_batch(residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT)
+    assert [r.outcome for r in results] == [Outcome.SENT] * 2
+    assert script.out_of_turn == 0
+    assert [w for w in script.writes if w.startswith((b"MAIL", b"RCPT"))] == [
+        b"MAIL FROM:<info@city.example.jp> SIZE=%d\r\n" % len(wire_data(script.messages[0])),
+        b"RCPT TO:<a@example.jp>\r\n",
+        b"MAIL FROM:<info@city.example.jp> SIZE=%d\r\n" % len(wire_data(script.messages[1])),
+        b"RCPT TO:<b@example.jp>\r\n",
+    ]
+
+
+@pytest.mark.parametrize("data_despite_refusal", [False, True])
+async def test_a_refused_recipient_leaves_the_session_clean(
+    scripted, data_despite_refusal: bool
+) -> None:
+    # With PIPELINING the DATA is already on its way when RCPT is refused. A server that
+    # answers it with 354 gets an empty message ("."), then RSET; the next message goes on
+    # the same connection.
+    script, channel = scripted
+    script.data_despite_refusal = data_despite_refusal
+    results = await channel.send_batch(
+        residents("refused@example.jp", "b@example.jp"), MESSAGE, CONTEXT
+    )
+    assert [(r.outcome, r.error_code, r.prune) for r in results] == [
+        (Outcome.PERMANENT, "SMTP_550", True),
+        (Outcome.SENT, None, False),
+    ]
+    assert (b".\r\n" in script.writes) is data_despite_refusal
+    assert b"RSET\r\n" in script.writes
+    assert script.connections == 1 and len(script.messages) == 1
+
+
+async def test_a_server_that_hangs_up_mid_message_costs_a_reconnect(scripted) -> None:
+    script, channel = scripted
+    script.hang_up_on_data = 1
+    results = await channel.send_batch(residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT)
+    assert [(r.outcome, r.error_code) for r in results] == [
+        (Outcome.TRANSIENT, "NETWORK"),
+        (Outcome.SENT, None),
+    ]
+    assert script.connections == 2
+
+
+async def test_an_internationalised_address_asks_for_smtputf8(scripted) -> None:
+    script, channel = scripted
+    results = await channel.send_batch(residents("市民@例え.jp"), MESSAGE, CONTEXT)
+    assert results[0].outcome is Outcome.SENT
+    envelope = next(w for w in script.writes if w.startswith(b"MAIL FROM:"))
+    assert b" SMTPUTF8\r\nRCPT TO:<" + "市民@例え.jp".encode() + b">\r\n" in envelope
+
+
+def test_the_data_payload_ends_with_the_dot_and_doubles_leading_dots() -> None:
+    assert wire_data(b"a\r\n.b\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
+
+
+@pytest.mark.parametrize(
+    "address", ["a@example.jp>\r\nRSET", "a@example.jp> NOTIFY=NEVER", "a\x00b@example.jp"]
+)
+def test_an_address_that_could_smuggle_commands_is_refused(address: str) -> None:
+    with pytest.raises(ValueError):
+        _path(address, "utf-8")
