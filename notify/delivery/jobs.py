@@ -1,7 +1,8 @@
 """arq jobs of the delivery area (collected by worker.py).
 
     delivery.begin(broadcast_id)     begin_delivery as a job (snapshot + plan), id per broadcast
-    delivery.send_batch(batch_id)    one attempt of one batch (retries: arq Retry, same id)
+    delivery.send_batch(batch_id)    one attempt of one batch (retries: arq Retry, same id);
+                                     FCM/email: starts a lane (only a few batches get a job)
     delivery.plan(broadcast_id)      reconcile one broadcast (resume, cancel, fallbacks)
     delivery.reconcile               cron, every 10 s: the database is the record
 
