@@ -5,10 +5,13 @@ DATA go ahead anyway, or hangs up."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+import trustme
+from aiosmtpd.smtp import SMTP
 
 from channels.base import EmailMessage, Outcome, Recipient, SendContext
 from channels.email import EmailChannel
@@ -192,3 +195,52 @@ def test_the_data_payload_ends_with_the_dot_and_doubles_leading_dots() -> None:
 def test_an_address_that_could_smuggle_commands_is_refused(address: str) -> None:
     with pytest.raises(ValueError):
         _path(address, "utf-8")
+
+
+class TlsOnlyHandler:
+    """aiosmtpd hooks: offers PIPELINING, keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        session.host_name = hostname
+        responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        assert session.ssl is not None  # nothing went in the clear
+        self.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.original_content))
+        return "250 OK"
+
+
+async def test_messages_go_over_starttls(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    # STARTTLS replaces the transport under aiosmtplib's client; the session must take the
+    # encrypted one over (the server refuses anything before STARTTLS).
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # what the client's default context trusts
+    handler = TlsOnlyHandler()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(handler, tls_context=server_context, require_starttls=True),
+        "127.0.0.1",
+        0,
+    )
+    port = server.sockets[0].getsockname()[1]
+    channel = EmailChannel(
+        host="localhost", port=port, mail_from="info@city.example.jp", tls="starttls"
+    )
+    try:
+        results = await channel.send_batch(
+            residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT
+        )
+    finally:
+        server.close()
+    assert [r.outcome for r in results] == [Outcome.SENT] * 2
+    assert [(m[0], m[1]) for m in handler.messages] == [
+        ("info@city.example.jp", ["a@example.jp"]),
+        ("info@city.example.jp", ["b@example.jp"]),
+    ]
