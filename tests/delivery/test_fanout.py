@@ -199,20 +199,29 @@ async def test_lane_channels_get_only_the_jobs_that_start_lanes(
     ctx: dict[str, Any],
 ) -> None:
     # FCM and email batches are taken from the database by lanes: two jobs per channel
-    # start them, the rest of the batches get none, and still every device gets one push.
+    # start them, ahead of the LINE jobs; the rest of the batches get none, and still every
+    # device gets one push.
     people = [Person(fcm=True, ward="141313") for _ in range(450)] + [
         Person(email=True, ward="141313") for _ in range(130)
     ]
+    people += [Person(line=True, ward="141313") for _ in range(600)]
     town = await seed(db, people)
-    broadcast_id = await make_broadcast(db, ["fcm", "email"])
+    broadcast_id = await make_broadcast(db, ["fcm", "email", "line"])
     await begin_delivery(ctx, broadcast_id)
     async with db.transaction() as session:
         batches = Counter((await session.execute(select(DeliveryBatch.channel))).scalars())
-    assert batches == {"fcm": 5, "email": 4}
+    assert batches == {"fcm": 5, "email": 4, "line": 2}
     jobs = [job for job in await queue.queued_jobs() if job.function == SEND_BATCH]
-    assert Counter(job.args[1] for job in jobs) == {"fcm": LANE_STARTERS, "email": LANE_STARTERS}
+    assert Counter(job.args[1] for job in jobs) == {
+        "fcm": LANE_STARTERS,
+        "email": LANE_STARTERS,
+        "line": 2,
+    }
+    starters = [job.score for job in jobs if job.args[1] != "line"]
+    assert max(starters) <= min(job.score for job in jobs if job.args[1] == "line")
 
     await run_worker(hub_settings)
     assert times_delivered(sandboxes, town, "fcm") == {1}
     assert times_delivered(sandboxes, town, "email") == {1}
+    assert times_delivered(sandboxes, town, "line") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
