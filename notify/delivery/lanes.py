@@ -25,7 +25,7 @@ import time
 from sqlalchemy import exists, select
 
 from notify.db import utcnow
-from notify.delivery.runtime import LANE_CHANNELS, DeliveryRuntime
+from notify.delivery.runtime import LANE_CHANNELS, POOL_CHANNELS, DeliveryRuntime
 from notify.delivery.tables import BatchStatus, DeliveryBatch
 from notify.models import Broadcast
 
@@ -33,6 +33,8 @@ REGISTRY_TTL_S = 30.0
 # How often a running lane renews its entry (once a batch is needlessly often, a Redis
 # round trip each).
 MARK_EVERY_S = 5.0
+# LINE's pools register too: the reconciler leaves a running pool's batches to it.
+REGISTERED = LANE_CHANNELS + POOL_CHANNELS
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -57,15 +59,15 @@ async def _lanes_running(
     if renewed_within_s is not None:
         since += REGISTRY_TTL_S - renewed_within_s
     async with rt.redis.pipeline(transaction=False) as pipe:
-        for channel in LANE_CHANNELS:
+        for channel in REGISTERED:
             pipe.zcount(_key(channel), since, "+inf")
         counts = await pipe.execute()
-    return dict(zip(LANE_CHANNELS, (int(c) for c in counts), strict=True))
+    return dict(zip(REGISTERED, (int(c) for c in counts), strict=True))
 
 
 async def busy_lanes(rt: DeliveryRuntime) -> set[str]:
-    """Channels with a lane that renewed its entry lately (within two renewals): it takes
-    its channel's queued batches from the database, so they need no job of their own."""
+    """Channels with a lane or pool that renewed its entry lately (within two renewals): it
+    takes its channel's queued batches from the database, so they need no job of their own."""
     running = await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
     return {channel for channel, n in running.items() if n}
 

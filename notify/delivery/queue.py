@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from notify.delivery.runtime import LANE_CHANNELS
+from notify.delivery.runtime import LANE_CHANNELS, POOL_CHANNELS
 
 BEGIN = "delivery.begin"
 SEND_BATCH = "delivery.send_batch"
 PLAN = "delivery.plan"
 RECONCILE = "delivery.reconcile"
-# Jobs per lane channel in one enqueue: enough to start a lane in each of two processes.
+# Jobs per channel in one enqueue: enough to start a lane or pool in each of two processes.
 LANE_STARTERS = 2
 
 
@@ -59,25 +59,24 @@ async def enqueue_batches(
     existed). The channel rides along so a busy worker can turn a job away before it
     touches the database.
 
-    FCM and email batches are sent by lanes, which take their channel's due batches from
-    the database (`notify.delivery.lanes`), so only the first `LANE_STARTERS` of each get a
-    job: enough to start lanes. A job for every batch mostly bounced between processes or
-    found its batch sent (a 200k send ran 590 jobs for 182 batches). Should no lane of the
-    channel run, the reconciler queues a job for each of its batches (`requeue_batches`).
-    The starters go first: arq takes due jobs oldest first, and LINE jobs waiting for the
-    rate limiter hold worker slots (under real limits the first FCM push waited 6 s for one).
+    Every channel's batches are taken from the database by lanes (FCM, email) or pools
+    (LINE) of the worker processes (`notify.delivery.lanes`, `sender`), so only the first
+    `LANE_STARTERS` of each channel get a job: enough to start them. A job per batch cost
+    more in arq's queue scans than the batch's own work (every poll walks the jobs other
+    processes run, a few Redis round trips each), FCM and email jobs mostly bounced between
+    processes, and LINE jobs waiting for a send slot held the workers' job slots. Should
+    none run, the reconciler queues a job for each batch left (`requeue_batches`).
     """
     new = 0
     starters: Counter[str] = Counter()
-    laned: list[tuple[int, str]] = []
-    others: list[tuple[int, str]] = []
+    chosen: list[tuple[int, str]] = []
     for batch_id, channel in batches:
-        if channel not in LANE_CHANNELS:
-            others.append((batch_id, channel))
+        if channel not in LANE_CHANNELS + POOL_CHANNELS:
+            chosen.append((batch_id, channel))
         elif starters[channel] < LANE_STARTERS:
             starters[channel] += 1
-            laned.append((batch_id, channel))
-    for batch_id, channel in laned + others:
+            chosen.append((batch_id, channel))
+    for batch_id, channel in chosen:
         job = await redis.enqueue_job(
             SEND_BATCH,
             batch_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,9 @@ IN_FLIGHT_PER_PROCESS: Mapping[str, int] = {
 }
 # Sent by lanes (notify.delivery.lanes): one batch at a time, taken from the database.
 LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 1)
+# Sent by a pool in each process (notify.delivery.sender): several batches at once, taken
+# from the database.
+POOL_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n > 1)
 
 
 @dataclass(slots=True)
@@ -39,9 +41,9 @@ class DeliveryRuntime:
     limiter: RateLimiter
     buckets: Mapping[str, Bucket]
     renders: RenderCache
-    in_flight: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     lane: str | None = None  # the FCM or email lane this process runs (notify.delivery.lanes)
-    lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found the lane busy
+    pools: set[str] = field(default_factory=set)  # the channels whose pool runs here (LINE)
+    lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found it running
 
     def batch_size(self, channel: str) -> int:
         configured = {
@@ -54,11 +56,6 @@ class DeliveryRuntime:
 
     def sizes(self) -> dict[str, int]:
         return {name.value: self.batch_size(name) for name in ChannelName}
-
-    def slot(self, channel: str) -> asyncio.Semaphore:
-        if channel not in self.in_flight:
-            self.in_flight[channel] = asyncio.Semaphore(IN_FLIGHT_PER_PROCESS.get(channel, 1))
-        return self.in_flight[channel]
 
 
 def build_runtime(ctx: dict[str, Any], channels: Mapping[str, Channel]) -> DeliveryRuntime:

@@ -59,7 +59,6 @@ from notify.stats.tracking import broadcast_open_ref, email_links
 
 log = logging.getLogger(__name__)
 
-SLOT_WAIT_S = 20.0
 # A lane (one per channel and process, see below) hands over to a fresh job after this long,
 # well inside the job timeout.
 LANE_BUDGET_S = 60.0
@@ -72,7 +71,8 @@ class Outcomes:
 
 
 async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = None) -> str:
-    """Run one attempt of a batch; returns what happened (for the job log)."""
+    """Send the batch, as the start of its channel's lane or pool in this process (or leave
+    it to the one running here); returns what happened (for the job log)."""
     if channel is None:  # a job enqueued without its channel: look it up
         async with rt.db.transaction() as session:
             channel = await session.scalar(
@@ -80,25 +80,65 @@ async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = N
             )
         if channel is None:
             return "missing"
-    if IN_FLIGHT_PER_PROCESS.get(channel, 1) == 1:
-        return await _lane(rt, batch_id, channel)
-    slot = rt.slot(channel)
+    if IN_FLIGHT_PER_PROCESS.get(channel, 1) > 1:
+        return await _pool(rt, batch_id, channel)
+    return await _lane(rt, batch_id, channel)
+
+
+async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
+    """LINE: its batches are idempotent (retry key), so a process sends several at once.
+    The channel's first job in a process starts a pool there: `IN_FLIGHT_PER_PROCESS` loops,
+    each taking the channel's next due batch from the database (the job's own batch first)
+    until none is left; a job that finds the pool running leaves its batch to it
+    (`lane_calls` makes the pool look once more before it stops). A retry is taken again
+    when it is due, or queued with its delay when the pool stops."""
+    if channel in rt.pools:
+        rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
+        return "in pool"
+    rt.pools.add(channel)
+    started = marked = time.monotonic()
+    sent = 0
+    wait_s: float | None = None  # the rate limiter asked for a long wait: come back then
+    own: int | None = batch_id
+
+    async def loop() -> None:
+        nonlocal own, sent, wait_s, marked
+        while wait_s is None and time.monotonic() - started < LANE_BUDGET_S:
+            first, own = own, None
+            opened = await batch_state.open_attempt(rt, first, channel=channel)
+            if not isinstance(opened, batch_state.Attempt):
+                if first is None:  # "none" left (or a claim lost to another process)
+                    return
+                continue  # the job's own batch is done, not due or held: take the next
+            try:
+                await _attempt(rt, opened)
+            except Retry as retry:  # the batch was given back; its wait applies to all
+                wait_s = (retry.defer_score or 1000) / 1000
+                return
+            sent += 1
+            if time.monotonic() - marked > lanes.MARK_EVERY_S:
+                marked = time.monotonic()
+                await lanes.mark_lane(rt, channel)
+
     try:
-        await asyncio.wait_for(slot.acquire(), SLOT_WAIT_S)
-    except TimeoutError:
-        raise Retry(defer=1.0 + secrets.randbelow(1000) / 1000) from None
-    try:
-        opened = await batch_state.open_attempt(rt, batch_id)
-        if isinstance(opened, float):
-            raise Retry(defer=opened)
-        if isinstance(opened, str):
-            return opened
-        delay = await _attempt(rt, opened)
+        await lanes.mark_lane(rt, channel)
+        while True:
+            rt.lane_calls[channel] = 0
+            async with asyncio.TaskGroup() as loops:
+                for _ in range(IN_FLIGHT_PER_PROCESS[channel]):
+                    loops.create_task(loop())
+            if wait_s is not None or not rt.lane_calls.get(channel):
+                break
+            if time.monotonic() - started > LANE_BUDGET_S:
+                wait_s = 0.01  # hand over to a fresh run of this job
+                break
     finally:
-        slot.release()
-    if delay is not None:
-        raise Retry(defer=delay)
-    return "done"
+        rt.pools.discard(channel)
+        await lanes.unmark_lane(rt, channel)
+    await batch_state.requeue_retries(rt, channel)
+    if wait_s is not None or time.monotonic() - started > LANE_BUDGET_S:
+        raise Retry(defer=wait_s if wait_s is not None else 0.01)
+    return f"{channel} pool: {sent} batches"
 
 
 async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:

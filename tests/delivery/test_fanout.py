@@ -191,34 +191,29 @@ async def test_the_snapshot_places_every_row_in_a_batch_in_one_go(
     assert sorted(per_batch.values()) == [30, 40, 100, 100]
 
 
-async def test_lane_channels_get_only_the_jobs_that_start_lanes(
+async def test_only_the_jobs_that_start_lanes_and_pools_are_queued(
     hub_settings: Settings,
     db: Database,
     queue: ArqRedis,
     sandboxes: SandboxHandles,
     ctx: dict[str, Any],
 ) -> None:
-    # FCM and email batches are taken from the database by lanes: two jobs per channel
-    # start them, ahead of the LINE jobs; the rest of the batches get none, and still every
-    # device gets one push.
+    # Batches are taken from the database by lanes (FCM, email) and pools (LINE): two jobs
+    # per channel start them, the rest of the batches get none, and still every endpoint
+    # gets one message.
     people = [Person(fcm=True, ward="141313") for _ in range(450)] + [
         Person(email=True, ward="141313") for _ in range(130)
     ]
-    people += [Person(line=True, ward="141313") for _ in range(600)]
+    people += [Person(line=True, ward="141313") for _ in range(1100)]
     town = await seed(db, people)
     broadcast_id = await make_broadcast(db, ["fcm", "email", "line"])
     await begin_delivery(ctx, broadcast_id)
     async with db.transaction() as session:
         batches = Counter((await session.execute(select(DeliveryBatch.channel))).scalars())
-    assert batches == {"fcm": 5, "email": 4, "line": 2}
+    assert batches == {"fcm": 5, "email": 4, "line": 3}
     jobs = [job for job in await queue.queued_jobs() if job.function == SEND_BATCH]
-    assert Counter(job.args[1] for job in jobs) == {
-        "fcm": LANE_STARTERS,
-        "email": LANE_STARTERS,
-        "line": 2,
-    }
-    starters = [job.score for job in jobs if job.args[1] != "line"]
-    assert max(starters) <= min(job.score for job in jobs if job.args[1] == "line")
+    starters = Counter(job.args[1] for job in jobs)
+    assert starters == {"fcm": LANE_STARTERS, "email": LANE_STARTERS, "line": LANE_STARTERS}
 
     await run_worker(hub_settings)
     assert times_delivered(sandboxes, town, "fcm") == {1}
