@@ -1,13 +1,13 @@
 """arq jobs of the delivery area (collected by worker.py).
 
     delivery.begin(broadcast_id)     begin_delivery as a job (snapshot + plan), id per broadcast
-    delivery.send_batch(batch_id)    one attempt of one batch (retries: arq Retry, same id);
-                                     FCM/email: starts a lane (only a few batches get a job)
+    delivery.send_batch(batch_id)    starts its channel's lane (FCM, email) or pool (LINE)
+                                     with this batch; only a few batches get a job
     delivery.plan(broadcast_id)      reconcile one broadcast (resume, cancel, fallbacks)
     delivery.reconcile               cron, every 10 s: the database is the record
 
 `startup` adds to ctx: `channels` (from channels.registry, unless the caller already put
-adapters there) and `delivery` (the shared runtime: rate limiter, render cache, slots).
+adapters there) and `delivery` (the shared runtime: rate limiter, render cache, lanes).
 """
 
 from __future__ import annotations

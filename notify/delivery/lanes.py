@@ -14,6 +14,10 @@ a job for a channel that already has a lane starts a lane for a channel that has
 none. A lane whose channel runs dry moves on to a channel that still has due batches, so
 the send's last channel is not left to one process. Losing the registry (a Redis wipe)
 only makes the balance worse for a while.
+
+LINE's pools (`sender._pool`, several batches at once: LINE repeats nothing) use the same
+registry, so the reconciler leaves their batches to them too; they take no part in the
+FCM/email balance.
 """
 
 from __future__ import annotations
