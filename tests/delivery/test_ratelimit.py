@@ -8,15 +8,29 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from arq import Retry
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
+from sqlalchemy import func, select
 
 from notify.db import Database
-from notify.delivery.ratelimit import SAFETY, Bucket, RateLimiter, TooLong, buckets_for
+from notify.delivery import lanes
+from notify.delivery.engine import begin_delivery
+from notify.delivery.ratelimit import (
+    KEY_PREFIX,
+    SAFETY,
+    Bucket,
+    RateLimiter,
+    TooLong,
+    buckets_for,
+)
+from notify.delivery.runtime import runtime
+from notify.delivery.sender import send_batch
+from notify.delivery.tables import DeliveryBatch
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, times_delivered
-from tests.delivery.conftest import run_worker
+from tests.delivery.conftest import WorkerContext, run_worker
 
 MULTICAST = "/v2/bot/message/multicast"
 
@@ -122,3 +136,36 @@ async def test_a_429_slows_every_sender_down_and_is_retried(
     _, statuses = await send_sixty_in_batches_of_five(settings, db, queue, sandboxes)
     assert 429 in statuses
     assert statuses.count(200) == 12
+
+
+async def test_a_pool_that_meets_a_long_wait_gives_its_batches_back_and_comes_back(
+    hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
+) -> None:
+    # A 429 told everyone to hold back longer than a send may wait: the LINE pool sends
+    # nothing, leaves every batch claimable, and its job asks arq to come back then.
+    settings = hub_settings.model_copy(update={"rate_limits_enabled": True, "chunk_size_line": 5})
+    town = await seed(db, [Person(line=True, ward="141313") for _ in range(20)])
+    broadcast_id = await make_broadcast(db, ["line"])
+    async with WorkerContext(settings, queue) as ctx:
+        await begin_delivery(ctx, broadcast_id)
+        rt = runtime(ctx)
+        await rt.limiter.penalize(rt.buckets["line"], 12.0)
+        first = await _first_batch(db)
+        with pytest.raises(Retry) as retry:
+            await send_batch(rt, first, "line")
+        assert 10_000 < (retry.value.defer_score or 0) <= 12_000
+        assert rt.pools == set() and not await lanes.busy_lanes(rt)
+    assert sandboxes.line.base.log.entries(path=MULTICAST) == []
+    async with db.transaction() as session:
+        states = set((await session.execute(select(DeliveryBatch.status))).scalars())
+    assert states == {"queued"}  # claimable at once, not leased by a pool that stopped
+
+    await queue.delete(KEY_PREFIX + buckets_for(settings)["line"].name)  # the hold is over
+    await run_worker(settings)
+    assert times_delivered(sandboxes, town, "line") == {1}
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def _first_batch(db: Database) -> int:
+    async with db.transaction() as session:
+        return int(await session.scalar(select(func.min(DeliveryBatch.id))))
