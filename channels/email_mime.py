@@ -69,10 +69,8 @@ def rewrite_links(body_html: str, click_url_prefix: str) -> str:
 
 
 def _before_body_end(body_html: str, snippet: str) -> str:
-    ends = [m.start() for m in _BODY_END.finditer(body_html)]
-    if not ends:
-        return body_html + snippet
-    return body_html[: ends[-1]] + snippet + body_html[ends[-1] :]
+    (before,), after = _cut_at_body_end([body_html])
+    return before + snippet + "".join(after)
 
 
 def personalise(message: EmailMessage, extra: Mapping[str, str]) -> tuple[str, str | None]:

@@ -127,7 +127,6 @@ class FcmChannel:
     ) -> None:
         self._api_url = api_url.rstrip("/")
         self._project_id = project_id  # empty: the service-account file's project
-        self._send_url = ""
         self._tokens = GoogleTokenSource(credentials_file, http_timeout_s=timeout_s)
         self._concurrency = concurrency
         self._timeout_s = timeout_s
@@ -156,12 +155,11 @@ class FcmChannel:
     async def _ready(self) -> None:
         """Fetch the token before a send: failing credentials are a whole-call error."""
         await self._tokens.token()
-        if not self._send_url:
+        if self._http is None:
             project = self._project_id or self._tokens.project_id
             if not project:
                 raise ConfigError("no FCM project id (setting or service-account file)")
-            self._send_url = f"{self._api_url}/v1/projects/{project}/messages:send"
-            parts = urlsplit(self._send_url)
+            parts = urlsplit(f"{self._api_url}/v1/projects/{project}/messages:send")
             origin = f"{parts.scheme}://{parts.netloc}"
             self._http = Http1Client(origin, keep=self._concurrency, timeout_s=self._timeout_s)
             self._send_path = parts.path

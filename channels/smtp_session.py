@@ -102,10 +102,7 @@ class SmtpSession:
         mail = b"MAIL FROM:%b%b\r\n" % (_path(mail_from, encoding), options)
         rcpt = b"RCPT TO:%b\r\n" % _path(to, encoding)
         try:
-            if self.pipelining:
-                await self._pipelined(mail, rcpt, mail_from, to)
-            else:
-                await self._one_by_one(mail, rcpt, mail_from, to)
+            await self._envelope(mail, rcpt, mail_from, to)
             self._transport.write(data)
             code, text = await self._reply()
             if code != SMTPStatus.completed:
@@ -115,31 +112,24 @@ class SmtpSession:
                 await self._command(b"RSET\r\n")
             raise
 
-    async def _pipelined(self, mail: bytes, rcpt: bytes, mail_from: str, to: str) -> None:
-        self._transport.write(mail + rcpt + b"DATA\r\n")
-        mail_reply, rcpt_reply, data_reply = [await self._reply() for _ in range(3)]
-        refused: Exception | None = None
-        if mail_reply[0] != SMTPStatus.completed:
-            refused = aiosmtplib.SMTPSenderRefused(*mail_reply, mail_from)
-        elif rcpt_reply[0] not in (SMTPStatus.completed, SMTPStatus.will_forward):
-            refused = _recipient_refused(rcpt_reply, to)
-        elif data_reply[0] != SMTPStatus.start_input:
-            refused = aiosmtplib.SMTPDataError(*data_reply)
+    async def _envelope(self, mail: bytes, rcpt: bytes, mail_from: str, to: str) -> None:
+        """MAIL, RCPT and DATA: with PIPELINING in one write, their replies read in order;
+        without, one at a time up to the first refusal."""
+        commands = (mail, rcpt, b"DATA\r\n")
+        if self.pipelining:
+            self._transport.write(b"".join(commands))
+            replies = [await self._reply() for _ in commands]
+        else:
+            replies = []
+            for command, accepted in zip(commands, _ACCEPTED, strict=True):
+                replies.append(await self._command(command))
+                if replies[-1][0] not in accepted:
+                    break
+        refused = _refusal(replies, mail_from, to)
         if refused is not None:
-            if data_reply[0] == SMTPStatus.start_input:  # DATA went ahead: end it empty
-                await self._command(b".\r\n")
+            if len(replies) == 3 and replies[2][0] == SMTPStatus.start_input:
+                await self._command(b".\r\n")  # DATA went ahead anyway: end it empty
             raise refused
-
-    async def _one_by_one(self, mail: bytes, rcpt: bytes, mail_from: str, to: str) -> None:
-        code, text = await self._command(mail)
-        if code != SMTPStatus.completed:
-            raise aiosmtplib.SMTPSenderRefused(code, text, mail_from)
-        reply = await self._command(rcpt)
-        if reply[0] not in (SMTPStatus.completed, SMTPStatus.will_forward):
-            raise _recipient_refused(reply, to)
-        code, text = await self._command(b"DATA\r\n")
-        if code != SMTPStatus.start_input:
-            raise aiosmtplib.SMTPDataError(code, text)
 
     async def _command(self, line: bytes) -> tuple[int, str]:
         self._transport.write(line)
@@ -174,5 +164,25 @@ class SmtpSession:
             self._transport.close()
 
 
-def _recipient_refused(reply: tuple[int, str], to: str) -> aiosmtplib.SMTPRecipientsRefused:
-    return aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(*reply, to)])
+# The replies of MAIL, RCPT and DATA that accept.
+_ACCEPTED = (
+    (SMTPStatus.completed,),
+    (SMTPStatus.completed, SMTPStatus.will_forward),
+    (SMTPStatus.start_input,),
+)
+
+
+def _refusal(replies: list[tuple[int, str]], mail_from: str, to: str) -> Exception | None:
+    """The first refusal among the replies to MAIL, RCPT and DATA, as aiosmtplib raises it."""
+    for stage, ((code, text), accepted) in enumerate(
+        zip(replies, _ACCEPTED[: len(replies)], strict=True)
+    ):
+        if code in accepted:
+            continue
+        if stage == 0:
+            return aiosmtplib.SMTPSenderRefused(code, text, mail_from)
+        if stage == 1:
+            refused = aiosmtplib.SMTPRecipientRefused(code, text, to)
+            return aiosmtplib.SMTPRecipientsRefused([refused])
+        return aiosmtplib.SMTPDataError(code, text)
+    return None

@@ -29,7 +29,7 @@ import time
 from sqlalchemy import exists, select
 
 from notify.db import utcnow
-from notify.delivery.runtime import LANE_CHANNELS, POOL_CHANNELS, DeliveryRuntime
+from notify.delivery.runtime import DRAWN_CHANNELS, LANE_CHANNELS, DeliveryRuntime
 from notify.delivery.tables import BatchStatus, DeliveryBatch
 from notify.models import Broadcast
 
@@ -37,8 +37,6 @@ REGISTRY_TTL_S = 30.0
 # How often a running lane renews its entry (once a batch is needlessly often, a Redis
 # round trip each).
 MARK_EVERY_S = 5.0
-# LINE's pools register too: the reconciler leaves a running pool's batches to it.
-REGISTERED = LANE_CHANNELS + POOL_CHANNELS
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -63,10 +61,10 @@ async def _lanes_running(
     if renewed_within_s is not None:
         since += REGISTRY_TTL_S - renewed_within_s
     async with rt.redis.pipeline(transaction=False) as pipe:
-        for channel in REGISTERED:
+        for channel in DRAWN_CHANNELS:  # LINE's pools register too
             pipe.zcount(_key(channel), since, "+inf")
         counts = await pipe.execute()
-    return dict(zip(REGISTERED, (int(c) for c in counts), strict=True))
+    return dict(zip(DRAWN_CHANNELS, (int(c) for c in counts), strict=True))
 
 
 async def busy_lanes(rt: DeliveryRuntime) -> set[str]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from notify.delivery.runtime import LANE_CHANNELS, POOL_CHANNELS
+from notify.delivery.runtime import DRAWN_CHANNELS
 
 BEGIN = "delivery.begin"
 SEND_BATCH = "delivery.send_batch"
@@ -69,14 +69,11 @@ async def enqueue_batches(
     """
     new = 0
     starters: Counter[str] = Counter()
-    chosen: list[tuple[int, str]] = []
     for batch_id, channel in batches:
-        if channel not in LANE_CHANNELS + POOL_CHANNELS:
-            chosen.append((batch_id, channel))
-        elif starters[channel] < LANE_STARTERS:
+        if channel in DRAWN_CHANNELS:
             starters[channel] += 1
-            chosen.append((batch_id, channel))
-    for batch_id, channel in chosen:
+            if starters[channel] > LANE_STARTERS:
+                continue
         job = await redis.enqueue_job(
             SEND_BATCH,
             batch_id,

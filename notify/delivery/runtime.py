@@ -29,6 +29,8 @@ LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 
 # Sent by a pool in each process (notify.delivery.sender): several batches at once, taken
 # from the database.
 POOL_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n > 1)
+# Every channel whose batches a lane or pool takes from the database.
+DRAWN_CHANNELS = LANE_CHANNELS + POOL_CHANNELS
 
 
 @dataclass(slots=True)

@@ -127,17 +127,17 @@ async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
             async with asyncio.TaskGroup() as loops:
                 for _ in range(IN_FLIGHT_PER_PROCESS[channel]):
                     loops.create_task(loop())
-            if wait_s is not None or not rt.lane_calls.get(channel):
-                break
-            if time.monotonic() - started > LANE_BUDGET_S:
-                wait_s = 0.01  # hand over to a fresh run of this job
+            over_budget = time.monotonic() - started > LANE_BUDGET_S
+            if wait_s is not None or over_budget or not rt.lane_calls.get(channel):
                 break
     finally:
         rt.pools.discard(channel)
         await lanes.unmark_lane(rt, channel)
     await batch_state.requeue_retries(rt, channel)
-    if wait_s is not None or time.monotonic() - started > LANE_BUDGET_S:
-        raise Retry(defer=wait_s if wait_s is not None else 0.01)
+    if wait_s is not None:
+        raise Retry(defer=wait_s)
+    if over_budget:
+        raise Retry(defer=0.01)  # hand over to a fresh run of this job
     return f"{channel} pool: {sent} batches"
 
 
