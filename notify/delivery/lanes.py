@@ -17,7 +17,8 @@ only makes the balance worse for a while.
 
 LINE's pools (`sender._pool`, several batches at once: LINE repeats nothing) use the same
 registry, so the reconciler leaves their batches to them too; they take no part in the
-FCM/email balance.
+FCM/email balance, but a pool in a process that runs the email lane keeps only a couple of
+its loops going (`sender.POOL_LOOPS_BESIDE_EMAIL`), for the same reason as above.
 """
 
 from __future__ import annotations

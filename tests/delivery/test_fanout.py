@@ -12,11 +12,14 @@ from sqlalchemy import func, select, update
 from notify.db import Database
 from notify.delivery.engine import begin_delivery
 from notify.delivery.queue import LANE_STARTERS, SEND_BATCH
+from notify.delivery.runtime import runtime
+from notify.delivery.sender import POOL_LOOPS_BESIDE_EMAIL, send_batch
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
 from notify.models import Endpoint
 from notify.settings import Settings
 from notify.stats.metrics import LATENCY_KEY, MESSAGES_KEY
 from notify.stats.tracking import ANY_DEVICE, verify_app_ref
+from sandbox.common import FaultConfig
 from sandbox.runner import SandboxHandles
 from tests.delivery.city import (
     CHANNELS,
@@ -28,7 +31,7 @@ from tests.delivery.city import (
     statuses,
     times_delivered,
 )
-from tests.delivery.conftest import run_worker
+from tests.delivery.conftest import WorkerContext, run_worker
 
 MULTICAST = "/v2/bot/message/multicast"
 
@@ -220,3 +223,44 @@ async def test_only_the_jobs_that_start_lanes_and_pools_are_queued(
     assert times_delivered(sandboxes, town, "email") == {1}
     assert times_delivered(sandboxes, town, "line") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
+    hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
+) -> None:
+    # Each multicast takes 0.3 s at the sandbox, so a loop's next request comes at least
+    # 0.3 s after its last: in any 0.25 s no more requests start than loops are running.
+    settings = hub_settings.model_copy(update={"chunk_size_line": 5})
+    town = await seed(db, [Person(line=True, ward="141313") for _ in range(60)])
+    broadcast_id = await make_broadcast(db, ["line"])
+    sandboxes.line.base.faults.configure(FaultConfig(slow_ms=300, paths=[MULTICAST]))
+
+    async def most_started_together() -> int:
+        starts = sorted(e["t"] for e in sandboxes.line.base.log.entries(path=MULTICAST))
+        return max(sum(1 for t in starts if s <= t < s + 0.25) for s in starts)
+
+    async with WorkerContext(settings, queue) as ctx:
+        await begin_delivery(ctx, broadcast_id)
+        rt = runtime(ctx)
+        rt.lane = "email"  # this process runs the email lane: its pool sends little LINE
+        async with db.transaction() as session:
+            first = await session.scalar(select(func.min(DeliveryBatch.id)))
+        await send_batch(rt, first, "line")
+        # (On SQLite, which has no SKIP LOCKED, loops that lose a claim stop: fewer run.)
+        assert 1 <= await most_started_together() <= POOL_LOOPS_BESIDE_EMAIL
+        assert times_delivered(sandboxes, town, "line") == {1}
+
+        # Without the email lane the pool's sixteen loops take the batches at once.
+        sandboxes.line.base.log.clear()
+        second = await make_broadcast(db, ["line"])
+        await begin_delivery(ctx, second)
+        rt.lane = None
+        async with db.transaction() as session:
+            first = await session.scalar(
+                select(func.min(DeliveryBatch.id)).where(DeliveryBatch.broadcast_id == second)
+            )
+        await send_batch(rt, first, "line")
+        if not db.is_sqlite:
+            assert await most_started_together() == 12  # every batch of the second broadcast
+    assert await broadcast_status(db, broadcast_id) == "completed"
+    assert await broadcast_status(db, second) == "completed"
