@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 import aiosmtplib
 
 from channels.base import ChannelName, DeliveryResult, EmailMessage, Recipient, SendContext
-from channels.email_errors import classify_smtp_error, is_connection_lost
+from channels.email_errors import classify_smtp_error
 from channels.email_mime import MailTemplate, Sender, checked_unsubscribe_url
 from channels.smtp_session import SmtpSession
 from notify.errors import InvalidInput, PermanentChannelError, TransientChannelError
@@ -98,26 +98,44 @@ class EmailChannel:
             list(range(start, len(recipients), self._connections))
             for start in range(min(self._connections, len(recipients)))
         ]
+        rendered: dict[int, tuple[bytes, str]] = {}
+        for index, recipient in enumerate(recipients):
+            try:
+                rendered[index] = template.render(
+                    recipient.address, recipient.extra, endpoint_id=recipient.endpoint_id
+                )
+            except ValueError as exc:  # an address the email package cannot put in a header
+                results[index] = DeliveryResult.permanent("BAD_ADDRESS", str(exc)[:300], prune=True)
         first = await self._connect()  # cannot connect at all: a whole-call error
         sessions: list[SmtpSession | None] = [first] + [None] * (len(stripes) - 1)
 
         async def run(stripe_no: int) -> None:
             session = sessions[stripe_no]
+            todo = [index for index in stripes[stripe_no] if index in rendered]
             try:
-                for index in stripes[stripe_no]:
+                # Each round settles at least one message: a lost connection costs at most
+                # the message whose data was on its way (see SmtpSession.send_all).
+                while todo:
                     if session is None:
                         try:
                             session = await self._connect()
                         except TransientChannelError as exc:
-                            for rest in stripes[stripe_no]:
-                                if results[rest] is None:
-                                    results[rest] = DeliveryResult.transient("CONNECT", exc.message)
+                            for index in todo:
+                                results[index] = DeliveryResult.transient("CONNECT", exc.message)
                             return
-                    results[index], keep = await self._send_one(
-                        session, recipients[index], template
+                    messages = [(recipients[i].address, rendered[i][0]) for i in todo]
+                    outcomes = await session.send_all(
+                        self.sender.envelope_from, messages, timeout_s=self._timeout
                     )
-                    if not keep:
-                        session.close()
+                    for position, error in outcomes.items():
+                        index = todo[position]
+                        results[index] = (
+                            DeliveryResult.sent(rendered[index][1])
+                            if error is None
+                            else classify_smtp_error(error)
+                        )
+                    todo = [index for index in todo if results[index] is None]
+                    if session.closed:
                         session = None
             finally:
                 if session is not None:
@@ -125,23 +143,6 @@ class EmailChannel:
 
         await asyncio.gather(*(run(n) for n in range(len(stripes))))
         return [r for r in results if r is not None]
-
-    async def _send_one(
-        self, session: SmtpSession, recipient: Recipient, template: MailTemplate
-    ) -> tuple[DeliveryResult, bool]:
-        """→ (result, whether the connection is still usable)."""
-        try:
-            raw, message_id = template.render(
-                recipient.address, recipient.extra, endpoint_id=recipient.endpoint_id
-            )
-        except ValueError as exc:  # an address the email package cannot put in a header
-            return DeliveryResult.permanent("BAD_ADDRESS", str(exc)[:300], prune=True), True
-        try:
-            async with asyncio.timeout(self._timeout):  # one deadline for the whole message
-                await session.send(self.sender.envelope_from, recipient.address, raw)
-        except Exception as exc:  # translated at the boundary; nothing SDK-shaped escapes
-            return classify_smtp_error(exc), not is_connection_lost(exc)
-        return DeliveryResult.sent(message_id), True
 
     async def _quit(self, session: SmtpSession) -> None:
         try:

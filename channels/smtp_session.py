@@ -1,17 +1,18 @@
-"""The per-message SMTP conversation, on a connection aiosmtplib opened.
+"""The SMTP conversation of a batch's messages, on a connection aiosmtplib opened.
 
 aiosmtplib connects, says EHLO, starts TLS and logs in: what it does well. A batch's messages
-then go through `SmtpSession`, which owns the connection from there on:
+then go through `SmtpSession.send_all`, which owns the connection from there on:
 
-- with PIPELINING (RFC 2920, offered by Postfix, Amazon SES, SendGrid and the sandbox):
-  MAIL, RCPT and DATA leave in one write and their three replies are read in order, then the
-  message: two round trips a message instead of four;
+- with PIPELINING (RFC 2920, offered by Postfix, Amazon SES, SendGrid and the sandbox): a
+  message's MAIL, RCPT and DATA leave in one write and their replies are read in order; once
+  DATA is accepted, the message itself waits for the next message's envelope and leaves with
+  it (RFC 2920 3.1: message content may open a group). One round trip a message, one write;
 - without it: one command, one reply, as aiosmtplib's `sendmail` does.
 
-Per message that is two or four socket writes and no more: aiosmtplib spends a lock, an
-injection regex per argument, an `asyncio.wait_for` and a new future on every command. Against
-the SMTP sandbox (4 connections, 6,000 messages, `python -m bench channels_email`) the adapter's
-CPU went from 0.27-0.35 to 0.15 ms a message, and the sandbox's from 0.52-0.56 to 0.48 ms.
+aiosmtplib's `sendmail` spends a lock, an injection regex per argument, an `asyncio.wait_for`
+and a new future on every command, four round trips a message. Against the SMTP sandbox
+(4 connections, 6,000 messages, `python -m bench channels_email`) the adapter's CPU went from
+0.27-0.35 to 0.15 ms a message with two round trips a message.
 
 Errors are aiosmtplib's exception classes, raised where its `sendmail` raises them, so
 `channels.email_errors` reads them the same way. An address that is not exactly one mailbox
@@ -24,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Sequence
 from typing import cast
 
 import aiosmtplib
 from aiosmtplib import SMTPStatus
 from aiosmtplib.email import parse_address
 
+from channels.email_errors import is_connection_lost
 from channels.email_mime import is_plain_address
 
 _LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
@@ -90,9 +93,83 @@ class SmtpSession:
             smtputf8=client.supports_extension("smtputf8"),
         )
 
-    async def send(self, mail_from: str, to: str, message: bytes) -> None:
-        """One message to one recipient; raises as aiosmtplib's `sendmail` would, after a
-        refusal resets the session (RSET) so the next message starts clean."""
+    @property
+    def closed(self) -> bool:
+        return self._transport.is_closing()
+
+    async def send_all(
+        self, mail_from: str, messages: Sequence[tuple[str, bytes]], *, timeout_s: float
+    ) -> dict[int, Exception | None]:
+        """Each (recipient, message) in turn → the outcome by position: None if accepted,
+        else what aiosmtplib's `sendmail` would raise. When the connection is lost (a hang-up,
+        or a reply later than `timeout_s`), the session is closed and the message whose data
+        was on its way gets the error; a message whose envelope alone had left rode along
+        with another's data and is left out: the caller sends it again on a new session."""
+        outcomes: dict[int, Exception | None] = {}
+        if not self.pipelining:
+            for position, (to, raw) in enumerate(messages):
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        await self.send(mail_from, to, raw)
+                    outcomes[position] = None
+                except Exception as exc:  # handed to the caller as this message's outcome
+                    outcomes[position] = exc
+                    if is_connection_lost(exc):
+                        self.close()
+                        break
+            return outcomes
+        await self._chain(mail_from, messages, timeout_s, outcomes)
+        return outcomes
+
+    async def _chain(
+        self,
+        mail_from: str,
+        messages: Sequence[tuple[str, bytes]],
+        timeout_s: float,
+        outcomes: dict[int, Exception | None],
+    ) -> None:
+        held: tuple[int, bytes] | None = None  # an accepted envelope's data, not yet sent
+        in_flight: int | None = None  # the message whose data left, its reply not read
+        position, alone = -1, True
+        try:
+            for position, (to, raw) in enumerate(messages):
+                try:
+                    mail, rcpt, data = self._prepare(mail_from, to, raw)
+                except (ValueError, aiosmtplib.SMTPNotSupported) as exc:
+                    outcomes[position] = exc
+                    continue
+                payload = b"%b%bDATA\r\n" % (mail, rcpt)
+                if held is not None:
+                    (in_flight, before), held = held, None
+                    payload = before + payload
+                alone = in_flight is None
+                self._transport.write(payload)
+                async with asyncio.timeout(timeout_s):
+                    if in_flight is not None:
+                        outcomes[in_flight], in_flight = await self._data_outcome(), None
+                    replies = [await self._reply() for _ in range(3)]
+                    refused = _refusal(replies, mail_from, to)
+                    if refused is None:
+                        held = (position, data)
+                        continue
+                    outcomes[position] = refused
+                    if replies[2][0] == SMTPStatus.start_input:
+                        await self._command(b".\r\n")  # DATA went ahead anyway: end it empty
+                    await self._command(b"RSET\r\n")
+            if held is not None:
+                (in_flight, data), held = held, None
+                self._transport.write(data)
+                async with asyncio.timeout(timeout_s):
+                    outcomes[in_flight], in_flight = await self._data_outcome(), None
+        except (aiosmtplib.SMTPServerDisconnected, TimeoutError) as exc:
+            self.close()
+            if in_flight is not None:
+                outcomes[in_flight] = exc
+            elif alone and position >= 0:  # its envelope was all that was on its way
+                outcomes.setdefault(position, exc)
+
+    def _prepare(self, mail_from: str, to: str, message: bytes) -> tuple[bytes, bytes, bytes]:
+        """(MAIL, RCPT, the DATA payload); raises before anything is written."""
         utf8 = not (mail_from.isascii() and to.isascii())
         if utf8 and not self._smtputf8:
             raise aiosmtplib.SMTPNotSupported("the SMTP server does not offer SMTPUTF8")
@@ -101,35 +178,30 @@ class SmtpSession:
         options = (b" SIZE=%d" % len(data) if self._size else b"") + (b" SMTPUTF8" if utf8 else b"")
         mail = b"MAIL FROM:%b%b\r\n" % (_path(mail_from, encoding), options)
         rcpt = b"RCPT TO:%b\r\n" % _path(to, encoding)
+        return mail, rcpt, data
+
+    async def _data_outcome(self) -> Exception | None:
+        code, text = await self._reply()
+        return None if code == SMTPStatus.completed else aiosmtplib.SMTPDataError(code, text)
+
+    async def send(self, mail_from: str, to: str, message: bytes) -> None:
+        """One message to one recipient, one command and one reply at a time (a server
+        without PIPELINING); raises as aiosmtplib's `sendmail` would, after a refusal resets
+        the session (RSET) so the next message starts clean."""
+        mail, rcpt, data = self._prepare(mail_from, to, message)
         try:
-            await self._envelope(mail, rcpt, mail_from, to)
+            for stage, command in enumerate((mail, rcpt, b"DATA\r\n")):
+                refused = _refusal([await self._command(command)], mail_from, to, stage=stage)
+                if refused is not None:
+                    raise refused
             self._transport.write(data)
-            code, text = await self._reply()
-            if code != SMTPStatus.completed:
-                raise aiosmtplib.SMTPDataError(code, text)
+            outcome = await self._data_outcome()
+            if outcome is not None:
+                raise outcome
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             with contextlib.suppress(aiosmtplib.SMTPException):
                 await self._command(b"RSET\r\n")
             raise
-
-    async def _envelope(self, mail: bytes, rcpt: bytes, mail_from: str, to: str) -> None:
-        """MAIL, RCPT and DATA: with PIPELINING in one write, their replies read in order;
-        without, one at a time up to the first refusal."""
-        commands = (mail, rcpt, b"DATA\r\n")
-        if self.pipelining:
-            self._transport.write(b"".join(commands))
-            replies = [await self._reply() for _ in commands]
-        else:
-            replies = []
-            for command, accepted in zip(commands, _ACCEPTED, strict=True):
-                replies.append(await self._command(command))
-                if replies[-1][0] not in accepted:
-                    break
-        refused = _refusal(replies, mail_from, to)
-        if refused is not None:
-            if len(replies) == 3 and replies[2][0] == SMTPStatus.start_input:
-                await self._command(b".\r\n")  # DATA went ahead anyway: end it empty
-            raise refused
 
     async def _command(self, line: bytes) -> tuple[int, str]:
         self._transport.write(line)
@@ -172,16 +244,18 @@ _ACCEPTED = (
 )
 
 
-def _refusal(replies: list[tuple[int, str]], mail_from: str, to: str) -> Exception | None:
-    """The first refusal among the replies to MAIL, RCPT and DATA, as aiosmtplib raises it."""
-    for stage, ((code, text), accepted) in enumerate(
-        zip(replies, _ACCEPTED[: len(replies)], strict=True)
-    ):
+def _refusal(
+    replies: list[tuple[int, str]], mail_from: str, to: str, *, stage: int = 0
+) -> Exception | None:
+    """The first refusal among the replies to MAIL, RCPT and DATA (from `stage` on), as
+    aiosmtplib raises it."""
+    replied = zip(replies, _ACCEPTED[stage:], strict=False)  # a prefix may have replied
+    for command, ((code, text), accepted) in enumerate(replied, stage):
         if code in accepted:
             continue
-        if stage == 0:
+        if command == 0:
             return aiosmtplib.SMTPSenderRefused(code, text, mail_from)
-        if stage == 1:
+        if command == 1:
             refused = aiosmtplib.SMTPRecipientRefused(code, text, to)
             return aiosmtplib.SMTPRecipientsRefused([refused])
         return aiosmtplib.SMTPDataError(code, text)

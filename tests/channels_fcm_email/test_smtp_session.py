@@ -26,6 +26,7 @@ class Script:
     pipelining: bool = True
     data_despite_refusal: bool = False  # answer DATA with 354 even with no valid recipient
     hang_up_on_data: int = 0  # close this many connections when DATA arrives
+    hang_up_on_end_of_data: int = 0  # close this many connections at a message's final dot
     connections: int = 0
     writes: list[bytes] = field(default_factory=list)
     out_of_turn: int = 0  # writes carrying a command after another one while not offered
@@ -37,6 +38,7 @@ class ScriptedSmtp(asyncio.Protocol):
 
     def __init__(self, script: Script) -> None:
         self.script, self.buffer, self.data, self.valid = script, b"", None, 0
+        self.refuse_content = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -63,7 +65,13 @@ class ScriptedSmtp(asyncio.Protocol):
         if line != b".":
             self.data.append(line)
             return
-        if self.valid:
+        if self.script.hang_up_on_end_of_data:
+            self.script.hang_up_on_end_of_data -= 1
+            self.transport.close()
+            self.buffer = b""
+        elif self.refuse_content:
+            self.reply(b"554 5.6.0 content refused")
+        elif self.valid:
             self.script.messages.append(b"\r\n".join(self.data))
             self.reply(b"250 2.0.0 queued")
         else:
@@ -76,10 +84,11 @@ class ScriptedSmtp(asyncio.Protocol):
             offer = b"250-PIPELINING\r\n" if self.script.pipelining else b""
             self.reply(b"250-scripted\r\n%b250-SMTPUTF8\r\n250 SIZE 1000000" % offer)
         elif verb == b"MAIL":
-            self.valid = 0
+            self.valid, self.refuse_content = 0, False
             self.reply(b"250-sender\r\n250 2.1.0 ok")
         elif verb == b"RCPT":
             refused = line.startswith(b"RCPT TO:<refused")
+            self.refuse_content |= line.startswith(b"RCPT TO:<spam-trap")
             self.valid += not refused
             self.reply(b"550 5.1.1 no such user" if refused else b"250 2.1.5 ok")
         elif verb == b"DATA":
@@ -119,16 +128,54 @@ def residents(*addresses: str) -> list[Recipient]:
     return [Recipient(endpoint_id=i, address=a) for i, a in enumerate(addresses, start=1)]
 
 
-async def test_with_pipelining_the_envelope_leaves_in_one_write(scripted) -> None:
+async def test_with_pipelining_a_message_is_one_write_and_one_round_trip(scripted) -> None:
+    # The first envelope alone; then each message's data with the next message's envelope
+    # (RFC 2920 3.1); the last message's data alone.
     script, channel = scripted
-    results = await channel.send_batch(residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT)
-    assert [r.outcome for r in results] == [Outcome.SENT] * 2
-    envelopes = [w for w in script.writes if w.startswith(b"MAIL FROM:")]
-    assert len(envelopes) == 2
-    assert envelopes[0].startswith(b"MAIL FROM:<info@city.example.jp> SIZE=")
-    assert envelopes[0].endswith(b"\r\nRCPT TO:<a@example.jp>\r\nDATA\r\n")
+    to = residents("a@example.jp", "b@example.jp", "c@example.jp")
+    results = await channel.send_batch(to, MESSAGE, CONTEXT)
+    assert [r.outcome for r in results] == [Outcome.SENT] * 3
+    writes = [w for w in script.writes if not w.startswith((b"EHLO", b"QUIT"))]
+    assert len(writes) == 4
+    assert writes[0].startswith(b"MAIL FROM:<info@city.example.jp> SIZE=")
+    assert writes[0].endswith(b"\r\nRCPT TO:<a@example.jp>\r\nDATA\r\n")
+    assert writes[0].count(b"\r\n") == 3
+    for data, envelope in zip(script.messages, writes[1:3], strict=False):
+        assert envelope.startswith(wire_data(data) + b"MAIL FROM:<info@city.example.jp> SIZE=")
+    assert writes[1].endswith(b"\r\nRCPT TO:<b@example.jp>\r\nDATA\r\n")
+    assert writes[2].endswith(b"\r\nRCPT TO:<c@example.jp>\r\nDATA\r\n")
+    assert writes[3] == wire_data(script.messages[2])
     assert b"\r\n..\xe5\x85\x88" not in script.messages[0]  # base64 body: no dot to double
-    assert script.connections == 1 and len(script.messages) == 2
+    assert script.connections == 1 and len(script.messages) == 3
+
+
+async def test_refused_content_does_not_stop_the_next_message(scripted) -> None:
+    # The next envelope left with the refused data; the server answers both in turn.
+    script, channel = scripted
+    to = residents("spam-trap@example.jp", "b@example.jp")
+    results = await channel.send_batch(to, MESSAGE, CONTEXT)
+    assert [(r.outcome, r.error_code) for r in results] == [
+        (Outcome.PERMANENT, "SMTP_554"),
+        (Outcome.SENT, None),
+    ]
+    assert script.connections == 1 and len(script.messages) == 1
+
+
+async def test_a_hang_up_at_the_final_dot_costs_that_message_only(scripted) -> None:
+    # The connection closes while a's data and b's envelope are on their way: a's fate is
+    # unknown (transient), b never had its data sent and goes again on a new connection.
+    script, channel = scripted
+    script.hang_up_on_end_of_data = 1
+    to = residents("a@example.jp", "b@example.jp", "c@example.jp")
+    results = await channel.send_batch(to, MESSAGE, CONTEXT)
+    assert [(r.outcome, r.error_code) for r in results] == [
+        (Outcome.TRANSIENT, "NETWORK"),
+        (Outcome.SENT, None),
+        (Outcome.SENT, None),
+    ]
+    assert script.connections == 2 and len(script.messages) == 2
+    rcpt_b = [w for w in script.writes if b"RCPT TO:<b@example.jp>" in w]
+    assert len(rcpt_b) == 2  # its envelope left twice, its data once
 
 
 async def test_without_pipelining_each_command_waits_for_its_reply(scripted) -> None:
