@@ -217,7 +217,7 @@ class Children:
                 "HUB_SECRET_KEY": "bench-secret-key-0123456789",
                 "HUB_PUBLIC_URL": "https://c.example.jp",
                 "HUB_CITY_CONFIG": str(CITY_CONFIG),
-                "HUB_LOG_LEVEL": "WARNING",
+                "HUB_LOG_LEVEL": os.environ.get("HUB_BENCH_LOG_LEVEL", "WARNING"),  # diagnosis
             }
         )
         env.update(extra)

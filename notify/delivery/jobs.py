@@ -53,7 +53,7 @@ async def begin_job(ctx: dict[str, Any], broadcast_id: int) -> None:
 
 
 async def send_batch_job(ctx: dict[str, Any], batch_id: int, channel: str | None = None) -> str:
-    return await send_batch(runtime(ctx), batch_id, channel)
+    return await send_batch(runtime(ctx), batch_id, channel, job_try=ctx.get("job_try", 1))
 
 
 async def plan_job(ctx: dict[str, Any], broadcast_id: int) -> int:

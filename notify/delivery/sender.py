@@ -75,9 +75,12 @@ class Outcomes:
     rate_limited_s: float | None = None
 
 
-async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = None) -> str:
+async def send_batch(
+    rt: DeliveryRuntime, batch_id: int, channel: str | None = None, *, job_try: int = 1
+) -> str:
     """Send the batch, as the start of its channel's lane or pool in this process (or leave
-    it to the one running here); returns what happened (for the job log)."""
+    it to the one running here); returns what happened (for the job log). `job_try`: arq's
+    count of this job's runs, which spaces out its returns to a process that is busy."""
     if channel is None:  # a job enqueued without its channel: look it up
         async with rt.db.transaction() as session:
             channel = await session.scalar(
@@ -87,7 +90,19 @@ async def send_batch(rt: DeliveryRuntime, batch_id: int, channel: str | None = N
             return "missing"
     if IN_FLIGHT_PER_PROCESS.get(channel, 1) > 1:
         return await _pool(rt, batch_id, channel)
-    return await _lane(rt, batch_id, channel)
+    return await _lane(rt, batch_id, channel, job_try)
+
+
+async def _come_back_in(rt: DeliveryRuntime, channel: str, job_try: int) -> float:
+    """Seconds until a job that met another channel's lane in this process runs again. If a
+    lane of its own channel runs elsewhere, that lane takes the batches: the job need not
+    hurry. If none runs, a free process should take it soon; arq hands a due job to whichever
+    process polls first, and a 1-2 s wait let a busy process take it back again and again
+    (a 1M send's FCM stood still 9 s after its lane handed over). Quick returns back off, so
+    a deployment without a free process does not spin."""
+    if channel in await lanes.busy_lanes(rt):
+        return 1.0 + secrets.randbelow(1000) / 1000
+    return min(0.05 * 2 ** min(job_try, 5), 1.0) * (1 + secrets.randbelow(500) / 1000)
 
 
 async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
@@ -148,7 +163,7 @@ async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
     return f"{channel} pool: {sent} batches"
 
 
-async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
+async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) -> str:
     """FCM and email: see notify.delivery.lanes. A job whose channel's lane runs in this
     process leaves its batch to it (`lane_calls` makes the lane look once more before it
     stops); a job that meets the other channel's lane here comes back later, probably to
@@ -158,10 +173,10 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
         rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
         return "in lane"
     if rt.lane is not None:
-        raise Retry(defer=1.0 + secrets.randbelow(1000) / 1000)
+        raise Retry(defer=await _come_back_in(rt, channel, job_try))
     lane = await lanes.choose_lane(rt, channel)
     if rt.lane is not None:  # another job started a lane while we looked
-        raise Retry(defer=1.0 + secrets.randbelow(1000) / 1000)
+        raise Retry(defer=await _come_back_in(rt, channel, job_try))
     rt.lane = lane
     started = time.monotonic()
     sent = 0

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+from arq import Retry
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
 from notify.db import Database
+from notify.delivery import lanes
 from notify.delivery.engine import begin_delivery
 from notify.delivery.queue import LANE_STARTERS, SEND_BATCH
 from notify.delivery.runtime import runtime
@@ -264,3 +267,31 @@ async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
             assert await most_started_together() == 12  # every batch of the second broadcast
     assert await broadcast_status(db, broadcast_id) == "completed"
     assert await broadcast_status(db, second) == "completed"
+
+
+async def test_a_job_that_meets_another_lane_comes_back_soon_if_its_channel_has_none(
+    hub_settings: Settings, db: Database, queue: ArqRedis, ctx: dict[str, Any]
+) -> None:
+    # This process runs the email lane. An FCM job that lands here must run again soon when
+    # no FCM lane runs anywhere (a free process should take it), backing off over its
+    # tries; when an FCM lane runs elsewhere it may wait, that lane takes the batches.
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(10)])
+    await begin_delivery(ctx, await make_broadcast(db, ["fcm"]))
+    rt = runtime(ctx)
+    rt.lane = "email"
+    async with db.transaction() as session:
+        batch_id = int(await session.scalar(select(func.min(DeliveryBatch.id))))
+
+    async def come_back_in(job_try: int) -> float:
+        with pytest.raises(Retry) as retry:
+            await send_batch(rt, batch_id, "fcm", job_try=job_try)
+        return (retry.value.defer_score or 0) / 1000
+
+    assert 0.1 <= await come_back_in(1) <= 0.15
+    assert 0.4 <= await come_back_in(3) <= 0.6
+    assert 1.0 <= await come_back_in(40) <= 1.5
+    await lanes.mark_lane(rt, "fcm")  # an FCM lane runs (in this test, "elsewhere")
+    try:
+        assert 1.0 <= await come_back_in(1) <= 2.0
+    finally:
+        await lanes.unmark_lane(rt, "fcm")
