@@ -231,17 +231,19 @@ class Children:
         return process
 
     def stop(self) -> None:
-        for process in [*self.workers, *self.sandboxes, self.redis]:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*self.workers, *self.sandboxes, self.redis]:
-            if process is None:
-                continue
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # Workers first: a worker that is still closing needs its Redis.
+        for group in (self.workers, [*self.sandboxes, self.redis]):
+            for process in group:
+                if process is not None and process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in group:
+                if process is None:
+                    continue
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def _wait_port(port: int, timeout_s: float = 10.0) -> None:
