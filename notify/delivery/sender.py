@@ -62,10 +62,10 @@ log = logging.getLogger(__name__)
 # A lane (one per channel and process, see below) hands over to a fresh job after this long,
 # well inside the job timeout.
 LANE_BUDGET_S = 60.0
-# Pool loops that keep going in a process whose email lane runs. An SMTP message is two
-# round trips, and each waits for this event loop: sixteen LINE batches in flight beside it
-# (claims, 500-row updates) made a 1M send's email crawl at 150-200 messages a second while
-# LINE ran, against 1,000-1,200 once LINE was done. The other processes' pools send LINE.
+# Pool loops that keep going in a process whose email lane runs. Every SMTP reply waits for
+# this event loop: sixteen LINE batches in flight beside it (claims, 500-row updates) made a
+# 1M send's email crawl at 150-200 messages a second while LINE ran, against 1,000-1,200 once
+# LINE was done. The other processes' pools send LINE.
 POOL_LOOPS_BESIDE_EMAIL = 2
 
 

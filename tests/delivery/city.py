@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from notify.db import Database, utcnow
-from notify.delivery.tables import Delivery
+from notify.delivery.tables import Delivery, DeliveryBatch
 from notify.models import Broadcast, Endpoint, Resident
 from sandbox.runner import SandboxHandles
 
@@ -151,6 +151,15 @@ async def statuses(db: Database, broadcast_id: int) -> dict[tuple[str, str], int
         ):
             out[(channel, status)] = out.get((channel, status), 0) + 1
     return out
+
+
+async def first_batch(db: Database, broadcast_id: int | None = None) -> int:
+    """The lowest batch id (of one broadcast, if given)."""
+    query = select(func.min(DeliveryBatch.id))
+    if broadcast_id is not None:
+        query = query.where(DeliveryBatch.broadcast_id == broadcast_id)
+    async with db.transaction() as session:
+        return int(await session.scalar(query))
 
 
 async def broadcast_status(db: Database, broadcast_id: int) -> str:

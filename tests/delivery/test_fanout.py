@@ -29,6 +29,7 @@ from tests.delivery.city import (
     Person,
     broadcast_status,
     delivery_counters,
+    first_batch,
     make_broadcast,
     seed,
     statuses,
@@ -246,9 +247,7 @@ async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
         await begin_delivery(ctx, broadcast_id)
         rt = runtime(ctx)
         rt.lane = "email"  # this process runs the email lane: its pool sends little LINE
-        async with db.transaction() as session:
-            first = await session.scalar(select(func.min(DeliveryBatch.id)))
-        await send_batch(rt, first, "line")
+        await send_batch(rt, await first_batch(db), "line")
         # (On SQLite, which has no SKIP LOCKED, loops that lose a claim stop: fewer run.)
         assert 1 <= await most_started_together() <= POOL_LOOPS_BESIDE_EMAIL
         assert times_delivered(sandboxes, town, "line") == {1}
@@ -258,11 +257,7 @@ async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
         second = await make_broadcast(db, ["line"])
         await begin_delivery(ctx, second)
         rt.lane = None
-        async with db.transaction() as session:
-            first = await session.scalar(
-                select(func.min(DeliveryBatch.id)).where(DeliveryBatch.broadcast_id == second)
-            )
-        await send_batch(rt, first, "line")
+        await send_batch(rt, await first_batch(db, second), "line")
         if not db.is_sqlite:
             assert await most_started_together() == 12  # every batch of the second broadcast
     assert await broadcast_status(db, broadcast_id) == "completed"
@@ -279,8 +274,7 @@ async def test_a_job_that_meets_another_lane_comes_back_soon_if_its_channel_has_
     await begin_delivery(ctx, await make_broadcast(db, ["fcm"]))
     rt = runtime(ctx)
     rt.lane = "email"
-    async with db.transaction() as session:
-        batch_id = int(await session.scalar(select(func.min(DeliveryBatch.id))))
+    batch_id = await first_batch(db)
 
     async def come_back_in(job_try: int) -> float:
         with pytest.raises(Retry) as retry:

@@ -11,7 +11,7 @@ import pytest
 from arq import Retry
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from notify.db import Database
 from notify.delivery import lanes
@@ -29,7 +29,14 @@ from notify.delivery.sender import send_batch
 from notify.delivery.tables import DeliveryBatch
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
-from tests.delivery.city import Person, broadcast_status, make_broadcast, seed, times_delivered
+from tests.delivery.city import (
+    Person,
+    broadcast_status,
+    first_batch,
+    make_broadcast,
+    seed,
+    times_delivered,
+)
 from tests.delivery.conftest import WorkerContext, run_worker
 
 MULTICAST = "/v2/bot/message/multicast"
@@ -150,7 +157,7 @@ async def test_a_pool_that_meets_a_long_wait_gives_its_batches_back_and_comes_ba
         await begin_delivery(ctx, broadcast_id)
         rt = runtime(ctx)
         await rt.limiter.penalize(rt.buckets["line"], 12.0)
-        first = await _first_batch(db)
+        first = await first_batch(db)
         with pytest.raises(Retry) as retry:
             await send_batch(rt, first, "line")
         assert 10_000 < (retry.value.defer_score or 0) <= 12_000
@@ -164,8 +171,3 @@ async def test_a_pool_that_meets_a_long_wait_gives_its_batches_back_and_comes_ba
     await run_worker(settings)
     assert times_delivered(sandboxes, town, "line") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
-
-
-async def _first_batch(db: Database) -> int:
-    async with db.transaction() as session:
-        return int(await session.scalar(select(func.min(DeliveryBatch.id))))
