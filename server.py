@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 from arq import create_pool
-from arq.connections import RedisSettings
 
 import notify.console
 from notify.broadcasts import api as broadcasts_api
@@ -21,6 +20,7 @@ from notify.db import Database
 from notify.delivery import api as delivery_api
 from notify.migrate import upgrade
 from notify.mode import api as mode_api
+from notify.queue_redis import queue_redis_settings
 from notify.registry import api as registry_api
 from notify.settings import Settings
 from notify.stats import api as stats_api
@@ -60,7 +60,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].redis_url
     if not url:
         raise RuntimeError("redis_url must be set (python -m notify up starts a private Redis)")
-    redis = await create_pool(RedisSettings.from_dsn(url))
+    redis = await create_pool(queue_redis_settings(url))
     app[REDIS] = redis
     yield
     await redis.aclose()

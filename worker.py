@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 import uvloop
-from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from notify.broadcasts import jobs as broadcasts_jobs
@@ -21,6 +20,7 @@ from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.mode import jobs as mode_jobs
+from notify.queue_redis import queue_redis_settings
 from notify.registry import jobs as registry_jobs
 from notify.settings import Settings
 from notify.stats import jobs as stats_jobs
@@ -72,7 +72,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     options: dict[str, Any] = {
         "functions": [worker_ping, *(f for area in AREA_JOBS for f in area.FUNCTIONS)],
         "cron_jobs": [c for area in AREA_JOBS for c in area.CRON_JOBS] or None,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": queue_redis_settings(settings.redis_url),
         "on_startup": startup,
         "on_shutdown": shutdown,
         "ctx": {"settings": settings},

@@ -26,7 +26,6 @@ from typing import Any
 
 import aiohttp
 from arq import create_pool
-from arq.connections import RedisSettings
 
 from bench._city import (
     DEFAULT_URL,
@@ -39,6 +38,7 @@ from bench._city import (
     sandbox_counts,
 )
 from bench.fanout import wait_for_workers
+from notify.queue_redis import queue_redis_settings
 
 BATCH = {"line": 500, "fcm": 500, "email": 200}
 
@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         await asyncio.sleep(1.0)
 
         broadcast_id = await make_broadcast(args.database_url)
-        pool = await create_pool(RedisSettings.from_dsn(children.redis_url))
+        pool = await create_pool(queue_redis_settings(children.redis_url))
         await pool.enqueue_job("delivery.begin", broadcast_id)
         await pool.aclose()
         started = time.perf_counter()

@@ -27,7 +27,6 @@ from typing import Any
 
 import aiohttp
 from arq import create_pool
-from arq.connections import RedisSettings
 from sqlalchemy.engine import make_url
 
 from bench import _bare
@@ -44,6 +43,7 @@ from bench._city import (
     sandbox_counts,
     wait_for_end,
 )
+from notify.queue_redis import queue_redis_settings
 
 LINE_PER_S, FCM_PER_MIN = 200.0, 600_000.0
 CHANNELS = ("line", "fcm", "email")
@@ -98,7 +98,7 @@ async def set_sandbox_limits(info: dict[str, Any], scale: float) -> None:
 
 
 async def wait_for_workers(redis_url: str, timeout_s: float = 60.0) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    pool = await create_pool(queue_redis_settings(redis_url))
     try:
         deadline = time.monotonic() + timeout_s
         while not await pool.exists("arq:queue:health-check"):
@@ -134,7 +134,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         channels: list[str] = args.channels
         broadcast_id = await make_broadcast(args.database_url, channels=channels)
         rss = RssSampler()
-        pool = await create_pool(RedisSettings.from_dsn(children.redis_url))
+        pool = await create_pool(queue_redis_settings(children.redis_url))
         sandbox = children.sandboxes
         redis = [children.redis] if children.redis else []
         database = make_url(args.database_url).database or ""

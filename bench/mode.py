@@ -38,7 +38,6 @@ from typing import Any
 
 import aiohttp
 from arq import create_pool
-from arq.connections import RedisSettings
 from sqlalchemy import select
 
 from bench._city import recreate_database
@@ -48,6 +47,7 @@ from notify.migrate import upgrade
 from notify.mode.runtime import ModeRuntime
 from notify.mode.sync import sync_menus
 from notify.models import Endpoint, EndpointStatus
+from notify.queue_redis import queue_redis_settings
 from notify.settings import REPO_ROOT, Settings
 from notify.staff import create_staff, issue_token
 from notify.synthetic import load_synthetic_city
@@ -121,7 +121,7 @@ async def hub_processes(settings: Settings, logs: Path) -> AsyncIterator[str]:
             else:
                 raise RuntimeError(f"the hub did not start (see {logs})")
         assert settings.redis_url
-        pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        pool = await create_pool(queue_redis_settings(settings.redis_url))
         try:  # the worker is consuming once it answers a ping
             job = await pool.enqueue_job("worker_ping")
             assert job is not None
@@ -234,7 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         if args.poll is not None:
             settings = settings.model_copy(update={"mode_batch_poll_s": args.poll})
-        redis = await create_pool(RedisSettings.from_dsn(args.redis_url))
+        redis = await create_pool(queue_redis_settings(args.redis_url))
         await redis.flushdb()
         await redis.aclose()
         db = Database(settings.effective_database_url)

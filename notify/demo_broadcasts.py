@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from arq import create_pool
-from arq.connections import RedisSettings
 from sqlalchemy import func, select
 
 from notify.broadcasts import review
@@ -20,6 +19,7 @@ from notify.broadcasts.service import approval_checks, create_broadcast, load
 from notify.city import CityConfig
 from notify.db import Database
 from notify.models import Broadcast, StaffUser
+from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from notify.web.auth import Principal
 
@@ -79,7 +79,7 @@ async def send_demo_broadcasts(settings: Settings, db: Database, city: CityConfi
     author, reviewer = staff.get("pr"), staff.get("approver")
     if author is None or reviewer is None or not settings.redis_url:
         return []
-    queue = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    queue = await create_pool(queue_redis_settings(settings.redis_url))
     ids: list[int] = []
     try:
         for body in DEMO_BROADCASTS:

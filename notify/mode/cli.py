@@ -55,9 +55,10 @@ async def _runtime(settings: Settings) -> AsyncIterator[Any]:
     redis = None
     if settings.redis_url:
         from arq import create_pool
-        from arq.connections import RedisSettings
 
-        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        from notify.queue_redis import queue_redis_settings
+
+        redis = await create_pool(queue_redis_settings(settings.redis_url))
     rt = ModeRuntime.build(settings, load_city(settings.city_config), db, redis)
     try:
         await upgrade(db)

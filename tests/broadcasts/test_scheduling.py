@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.jobs import Job, JobStatus
 
 from notify.broadcasts.jobs import requeue_due
 from notify.broadcasts.scheduling import job_id
+from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from tests.plugins.workers import run_burst_worker
 
@@ -34,7 +35,7 @@ async def test_rescheduled_broadcast_runs_only_its_newest_job(api: Api, settings
     b = await api.approved()
     first = await schedule_now(api, b)
     second = await schedule_now(api, first)  # reschedule: a new version, a new job
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
+    redis = await create_pool(queue_redis_settings(settings.redis_url or ""))
     try:
         queued = {j.job_id for j in await redis.queued_jobs()}
         assert queued == {job_id(b["id"], first["version"]), job_id(b["id"], second["version"])}
@@ -54,7 +55,7 @@ async def test_cancelled_broadcasts_job_does_nothing(api: Api, settings: Setting
     cancelled = await api.ok(
         "pr", "POST", f"/api/broadcasts/{b['id']}/cancel", {"version": b["version"]}
     )
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
+    redis = await create_pool(queue_redis_settings(settings.redis_url or ""))
     try:
         await run_burst_worker(settings)
         assert await result(redis, b["id"], b["version"]) == "stale"
@@ -71,7 +72,7 @@ async def test_cancelled_broadcasts_job_does_nothing(api: Api, settings: Setting
 
 async def test_a_job_lost_from_redis_is_requeued(api: Api, settings: Settings) -> None:
     b = await schedule_now(api, await api.approved())
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
+    redis = await create_pool(queue_redis_settings(settings.redis_url or ""))
     try:
         await redis.flushdb()  # Redis lost the job (restart without persistence)
         assert await redis.queued_jobs() == []

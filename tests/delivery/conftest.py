@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 
 from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.embedded_redis import free_port, redis_server_binary
+from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
 from tests.conftest import IN_CI, _reachable, migrated_pg_database
@@ -94,7 +95,7 @@ async def db(hub_settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 async def queue(hub_settings: Settings) -> AsyncIterator[ArqRedis]:
     assert hub_settings.redis_url
-    pool = await create_pool(RedisSettings.from_dsn(hub_settings.redis_url))
+    pool = await create_pool(queue_redis_settings(hub_settings.redis_url))
     yield pool
     await pool.aclose()
 

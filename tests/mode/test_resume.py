@@ -9,7 +9,6 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from arq import create_pool
-from arq.connections import RedisSettings
 from sqlalchemy import select
 
 from notify.city import load_city
@@ -18,6 +17,7 @@ from notify.mode.runner import run_switch
 from notify.mode.runtime import ModeRuntime
 from notify.mode.sync import sync_menus
 from notify.mode.tables import LineBatchRequest, LinkSnapshot, ModeSwitch
+from notify.queue_redis import queue_redis_settings
 from notify.settings import REPO_ROOT, Settings
 from sandbox.line.server import LineSandbox
 from tests.mode.conftest import add_line_residents, links, run_worker
@@ -117,7 +117,7 @@ async def test_a_switch_killed_mid_way_is_finished_by_asking_again(
     line_sandbox.state.config.batch_duration_s = 1.0  # LINE takes a while
     body = await _switch(hub, staff_headers, "disaster")
     assert mode_settings.redis_url
-    redis = await create_pool(RedisSettings.from_dsn(mode_settings.redis_url))
+    redis = await create_pool(queue_redis_settings(mode_settings.redis_url))
     runtime = ModeRuntime.build(mode_settings, load_city(mode_settings.city_config), hub_db, redis)
     try:
         task = asyncio.create_task(run_switch(runtime, body["switch"]["id"]))

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp.test_utils import TestClient
 from arq import create_pool
-from arq.connections import RedisSettings
 
 from notify.db import Database
+from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from notify.stats import jobs as stats_jobs
 from notify.stats import tracking
@@ -85,7 +85,7 @@ async def _stats_shutdown(ctx: dict[str, Any]) -> None:
 async def _run_insight_job(settings: Settings) -> dict[str, Any]:
     """The stats cron job, run by a real arq worker (burst) against the LINE sandbox."""
     assert settings.redis_url
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    pool = await create_pool(queue_redis_settings(settings.redis_url))
     try:
         job = await pool.enqueue_job("read_line_insight")
         assert job is not None

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from arq import create_pool
-from arq.connections import RedisSettings
 from prometheus_client.parser import text_string_to_metric_families
 
 from channels.base import DeliveryResult
 from notify.db import utcnow
+from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from notify.stats.metrics import MODE_READER, record_provider_error, record_send
 from notify.web.keys import DB
@@ -39,7 +39,7 @@ async def test_metrics_show_sends_errors_latency_and_queue(
     await add_deliveries(db, recent, await make_targets(db, "line", 3))
     await add_deliveries(db, recent, await make_targets(db, "fcm", 2), "failed")
     await add_deliveries(db, old, await make_targets(db, "email", 4))
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    pool = await create_pool(queue_redis_settings(settings.redis_url))
     try:
         # What two workers recorded (any process, any machine: it is all in Redis).
         fcm_results = [
