@@ -26,10 +26,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from sandbox.common import AppServer, SandboxState, make_sandbox_app
 from sandbox.smtp_reader import READER_LIMITS, MailReaders
@@ -40,6 +40,8 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "dsn_delay_s": 0.05,
     # RFC 2920, as Postfix, Amazon SES and SendGrid offer it; off: a server without it.
     "pipelining": True,
+    # RFC 3030 BDAT, as Postfix (3.4 on), Exchange and Gmail offer it; off: DATA only.
+    "chunking": True,
     **READER_LIMITS,  # simulated readers opening / clicking (sandbox.smtp_reader); off
 }
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -141,6 +143,64 @@ def build_dsn(original: StoredMessage, recipient: str, hostname: str) -> bytes:
     return "\r\n".join(lines).encode("utf-8")
 
 
+class SandboxSMTP(SMTP):
+    """aiosmtpd's server with RFC 3030's BDAT, which aiosmtpd lacks: `BDAT <size> [LAST]`
+    and exactly `size` octets follow, no dot-stuffing, no end marker. The chunk is read
+    whatever the state, so a refused transaction never turns message text into commands
+    (RFC 3030 2); after the LAST chunk the transaction is over, delivered or not."""
+
+    _chunks: list[bytes]
+
+    def _set_post_data_state(self) -> None:
+        super()._set_post_data_state()
+        self._chunks = []
+
+    async def smtp_BDAT(self, arg: str) -> None:
+        handler = cast(SandboxHandler, self.event_handler)
+        size, _, last = arg.strip().partition(" ")
+        if not handler.state.limits["chunking"]:
+            await self.push('500 Error: command "BDAT" not recognized')
+            return
+        if not size.isdigit() or last.strip().upper() not in ("", "LAST"):
+            # Without a size there is no telling where the chunk ends: hang up.
+            await self.push("501 5.5.4 Syntax: BDAT <size> [LAST]")
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        try:
+            chunk = await self._reader.readexactly(int(size))
+        except asyncio.IncompleteReadError:
+            return  # the client hung up mid-chunk; connection_lost closes the session
+        is_last = bool(last.strip())
+        refused = await self._chunk_refusal(len(chunk))
+        if refused is not None:
+            if is_last or not refused.startswith("503"):
+                self._set_post_data_state()  # the transaction is over
+            await self.push(refused)
+            return
+        self._chunks.append(chunk)
+        if not is_last:
+            await self.push(f"250 2.0.0 {len(chunk)} octets received")
+            return
+        assert self.envelope is not None
+        self.envelope.original_content = self.envelope.content = b"".join(self._chunks)
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _chunk_refusal(self, size: int) -> str | None:
+        """Why a chunk of `size` octets cannot join the transaction, if it cannot."""
+        assert self.session is not None and self.envelope is not None
+        if not self.session.host_name:
+            return "503 5.5.1 Error: send HELO first"
+        if self.envelope.mail_from is None:
+            return "503 5.5.1 Error: need MAIL command"
+        if not self.envelope.rcpt_tos:
+            return "554 5.5.1 Error: no valid recipients"
+        if sum(map(len, self._chunks)) + size > (self.data_size_limit or MAX_MESSAGE_BYTES):
+            return "552 5.3.4 Error: message too big"
+        return None
+
+
 class SandboxHandler:
     """aiosmtpd handler hooks: bounce rules, faults, limits, storage and counters."""
 
@@ -179,6 +239,8 @@ class SandboxHandler:
             # aiosmtpd reads one command line at a time from the stream, so commands that
             # arrive together are answered in order, as RFC 2920 asks.
             responses.insert(-1, "250-PIPELINING")
+        if self.state.limits["chunking"]:
+            responses.insert(-1, "250-CHUNKING")
         return responses
 
     async def handle_MAIL(
@@ -308,7 +370,7 @@ class SmtpSandbox:
         return AuthResult(success=ok, handled=False)
 
     def _make_protocol(self) -> SMTP:
-        smtp = SMTP(
+        smtp = SandboxSMTP(
             self.handler,
             data_size_limit=MAX_MESSAGE_BYTES,
             enable_SMTPUTF8=True,

@@ -15,7 +15,7 @@ from aiosmtpd.smtp import SMTP
 
 from channels.base import EmailMessage, Outcome, Recipient, SendContext
 from channels.email import EmailChannel
-from channels.smtp_session import _path, wire_data
+from channels.smtp_session import CHUNK_WINDOW, _path, wire_data
 
 MESSAGE = EmailMessage(subject="お知らせ", text="本文\n.先頭の点\n")
 CONTEXT = SendContext(broadcast_id=1)
@@ -24,6 +24,8 @@ CONTEXT = SendContext(broadcast_id=1)
 @dataclass
 class Script:
     pipelining: bool = True
+    chunking: bool = False  # offer RFC 3030 BDAT
+    strict_after_failed_chunk: bool = False  # a refused BDAT LAST leaves the transaction open
     data_despite_refusal: bool = False  # answer DATA with 354 even with no valid recipient
     hang_up_on_data: int = 0  # close this many connections when DATA arrives
     hang_up_on_end_of_data: int = 0  # close this many connections at a message's final dot
@@ -39,6 +41,8 @@ class ScriptedSmtp(asyncio.Protocol):
     def __init__(self, script: Script) -> None:
         self.script, self.buffer, self.data, self.valid = script, b"", None, 0
         self.refuse_content = False
+        self.chunk_left: int | None = None  # octets of a BDAT chunk still to come
+        self.in_transaction = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -53,7 +57,14 @@ class ScriptedSmtp(asyncio.Protocol):
         if self.data is None and not self.script.pipelining and chunk.count(b"\r\n") > 1:
             self.script.out_of_turn += 1
         self.buffer += chunk
-        while b"\r\n" in self.buffer:
+        while b"\r\n" in self.buffer or (self.chunk_left is not None and self.buffer):
+            if self.chunk_left is not None:
+                if len(self.buffer) < self.chunk_left:
+                    return
+                body, self.buffer = self.buffer[: self.chunk_left], self.buffer[self.chunk_left :]
+                self.chunk_left = None
+                self.end_of_chunk(body)
+                continue
             line, self.buffer = self.buffer.split(b"\r\n", 1)
             if self.data is not None:
                 self.in_data(line)
@@ -78,14 +89,40 @@ class ScriptedSmtp(asyncio.Protocol):
             self.reply(b"554 5.5.1 no valid recipients")
         self.data = None
 
+    def end_of_chunk(self, body: bytes) -> None:
+        """A `BDAT n LAST` chunk has arrived whole."""
+        if self.script.hang_up_on_end_of_data:
+            self.script.hang_up_on_end_of_data -= 1
+            self.transport.close()
+            self.buffer = b""
+            return
+        if self.refuse_content:
+            self.reply(b"554 5.6.0 content refused")
+        elif self.valid:
+            self.script.messages.append(body)
+            self.reply(b"250 2.0.0 queued")
+        else:
+            self.reply(b"554 5.5.1 no valid recipients")
+            if self.script.strict_after_failed_chunk:
+                return  # still in the transaction: the next MAIL is refused (nested)
+        self.in_transaction = False
+
     def command(self, line: bytes) -> None:
         verb = line[:4].upper()
         if verb == b"EHLO":
             offer = b"250-PIPELINING\r\n" if self.script.pipelining else b""
+            offer += b"250-CHUNKING\r\n" if self.script.chunking else b""
             self.reply(b"250-scripted\r\n%b250-SMTPUTF8\r\n250 SIZE 1000000" % offer)
+        elif verb == b"MAIL" and self.in_transaction:
+            self.reply(b"503 5.5.1 nested MAIL command")
         elif verb == b"MAIL":
             self.valid, self.refuse_content = 0, False
+            self.in_transaction = self.script.chunking
             self.reply(b"250-sender\r\n250 2.1.0 ok")
+        elif verb == b"BDAT" and self.script.chunking:
+            size, _, last = line[5:].partition(b" ")
+            assert last == b"LAST", line  # the hub sends each message as one chunk
+            self.chunk_left = int(size)
         elif verb == b"RCPT":
             refused = line.startswith(b"RCPT TO:<refused")
             self.refuse_content |= line.startswith(b"RCPT TO:<spam-trap")
@@ -101,7 +138,7 @@ class ScriptedSmtp(asyncio.Protocol):
             else:
                 self.reply(b"503 5.5.1 no valid recipients")
         elif verb == b"RSET":
-            self.valid = 0
+            self.valid, self.in_transaction = 0, False
             self.reply(b"250 ok")
         elif verb == b"QUIT":
             self.reply(b"221 bye")
@@ -176,6 +213,82 @@ async def test_a_hang_up_at_the_final_dot_costs_that_message_only(scripted) -> N
     assert script.connections == 2 and len(script.messages) == 2
     rcpt_b = [w for w in script.writes if b"RCPT TO:<b@example.jp>" in w]
     assert len(rcpt_b) == 2  # its envelope left twice, its data once
+
+
+def envelope_and_chunk(to: str, message: bytes) -> bytes:
+    size = len(message)
+    mail = b"RSET\r\nMAIL FROM:<info@city.example.jp> SIZE=%d\r\n" % size
+    return mail + b"RCPT TO:<%b>\r\nBDAT %d LAST\r\n%b" % (to.encode(), size, message)
+
+
+async def test_with_chunking_a_window_of_messages_is_one_write(scripted) -> None:
+    # RFC 3030: no 354 to wait for, so CHUNK_WINDOW messages leave together, each message's
+    # exact bytes (no dot-stuffing, no final dot) after its BDAT.
+    script, channel = scripted
+    script.chunking = True
+    addresses = [f"r{i}@example.jp" for i in range(CHUNK_WINDOW + 2)]
+    results = await channel.send_batch(residents(*addresses), MESSAGE, CONTEXT)
+    assert [r.outcome for r in results] == [Outcome.SENT] * len(addresses)
+    writes = [w for w in script.writes if not w.startswith((b"EHLO", b"QUIT"))]
+    assert writes == [
+        b"".join(envelope_and_chunk(a, m) for a, m in zip(window, sent, strict=True))
+        for window, sent in (
+            (addresses[:CHUNK_WINDOW], script.messages[:CHUNK_WINDOW]),
+            (addresses[CHUNK_WINDOW:], script.messages[CHUNK_WINDOW:]),
+        )
+    ]
+    assert b"\r\n.\xe5" not in script.messages[0] and script.messages[0].endswith(b"\r\n")
+    assert script.connections == 1 and len(script.messages) == len(addresses)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+async def test_with_chunking_a_refused_recipient_costs_only_its_message(
+    scripted, strict: bool
+) -> None:
+    # The server reads the refused message's chunk and answers 554. A server that then stays
+    # in the transaction would refuse the next MAIL as nested; each message's RSET ends that.
+    script, channel = scripted
+    script.chunking, script.strict_after_failed_chunk = True, strict
+    to = residents("a@example.jp", "refused@example.jp", "c@example.jp", "d@example.jp")
+    results = await channel.send_batch(to, MESSAGE, CONTEXT)
+    assert [(r.outcome, r.error_code, r.prune) for r in results] == [
+        (Outcome.SENT, None, False),
+        (Outcome.PERMANENT, "SMTP_550", True),
+        (Outcome.SENT, None, False),
+        (Outcome.SENT, None, False),
+    ]
+    assert len(script.messages) == 3 and script.connections == 1
+    assert sum(w.count(b"RCPT TO:<c@example.jp>") for w in script.writes) == 1
+
+
+async def test_with_chunking_a_hang_up_leaves_the_unanswered_messages_unsure(scripted) -> None:
+    # The connection closes at the end of b's chunk: a was answered (sent); b and c had left
+    # with no answer, so they may or may not have arrived (transient, retried later); the
+    # rest goes on a new connection.
+    script, channel = scripted
+    script.chunking, script.hang_up_on_end_of_data = True, 0
+    to = residents(*(f"{c}@example.jp" for c in "abcdefghijk"))
+    script.hang_up_on_end_of_data = 0
+    original_end = ScriptedSmtp.end_of_chunk
+    seen: list[int] = []
+
+    def end_of_chunk(self: ScriptedSmtp, body: bytes) -> None:
+        seen.append(1)
+        if len(seen) == 2:
+            script.hang_up_on_end_of_data = 1
+        original_end(self, body)
+
+    ScriptedSmtp.end_of_chunk = end_of_chunk  # type: ignore[method-assign]
+    try:
+        results = await channel.send_batch(to, MESSAGE, CONTEXT)
+    finally:
+        ScriptedSmtp.end_of_chunk = original_end  # type: ignore[method-assign]
+    outcomes = [(r.outcome, r.error_code) for r in results]
+    unsure = CHUNK_WINDOW - 1  # b and every later message of the first write
+    assert outcomes[0] == (Outcome.SENT, None)
+    assert outcomes[1 : 1 + unsure] == [(Outcome.TRANSIENT, "NETWORK")] * unsure
+    assert outcomes[1 + unsure :] == [(Outcome.SENT, None)] * (len(to) - 1 - unsure)
+    assert script.connections == 2 and len(script.messages) == len(to) - unsure
 
 
 async def test_without_pipelining_each_command_waits_for_its_reply(scripted) -> None:

@@ -1,0 +1,103 @@
+"""The SMTP sandbox's RFC 3030 BDAT (CHUNKING), spoken byte by byte over a raw connection:
+aiosmtpd has no BDAT, and aiosmtplib cannot send it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from sandbox.smtp import SmtpSandbox
+
+MESSAGE = (
+    b"From: city@example.jp\r\nTo: taro@example.jp\r\nSubject: chunks\r\n\r\n"
+    b".a line that starts with a dot stays as it is\r\n.\r\nQUIT\r\n"
+)
+
+
+@dataclass
+class Conversation:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    async def reply(self) -> tuple[int, list[str]]:
+        lines: list[str] = []
+        while True:
+            line = await asyncio.wait_for(self.reader.readline(), 5)
+            assert line.endswith(b"\r\n"), line
+            lines.append(line[4:].decode().strip())
+            if line[3:4] == b" ":
+                return int(line[:3]), lines
+
+    async def send(self, payload: bytes, replies: int) -> list[int]:
+        self.writer.write(payload)
+        return [(await self.reply())[0] for _ in range(replies)]
+
+
+@pytest.fixture
+async def conversation(smtp: SmtpSandbox) -> AsyncIterator[Conversation]:
+    reader, writer = await asyncio.open_connection(smtp.host, smtp.port)
+    talk = Conversation(reader, writer)
+    assert (await talk.reply())[0] == 220
+    yield talk
+    writer.close()
+
+
+def envelope(to: str) -> bytes:
+    return b"MAIL FROM:<city@example.jp>\r\nRCPT TO:<%b>\r\n" % to.encode()
+
+
+def bdat(chunk: bytes, *, last: bool = True) -> bytes:
+    return b"BDAT %d%b\r\n%b" % (len(chunk), b" LAST" if last else b"", chunk)
+
+
+async def test_chunking_is_offered_and_a_message_in_two_chunks_is_kept_byte_for_byte(
+    smtp: SmtpSandbox, conversation: Conversation
+) -> None:
+    writer = conversation.writer
+    writer.write(b"EHLO hub.example.jp\r\n")
+    code, offered = await conversation.reply()
+    assert code == 250 and {"PIPELINING", "CHUNKING"} <= set(offered)
+    head, tail = MESSAGE[:50], MESSAGE[50:]
+    payload = envelope("taro@example.jp") + bdat(head, last=False) + bdat(tail)
+    assert await conversation.send(payload, 4) == [250, 250, 250, 250]
+    # The dot lines and the "QUIT" inside the chunk were message text, not commands.
+    assert [m.raw for m in smtp.mailbox.messages] == [MESSAGE]
+    assert smtp.state.counters.get("delivered", "taro@example.jp") == 1
+    assert await conversation.send(envelope("hanako@example.jp") + bdat(MESSAGE), 3) == [250] * 3
+
+
+async def test_a_refused_transaction_still_reads_its_chunk(
+    smtp: SmtpSandbox, conversation: Conversation
+) -> None:
+    smtp.mailbox.hard_bounces.add("gone@example.jp")
+    await conversation.send(b"EHLO hub.example.jp\r\n", 1)
+    refused = envelope("gone@example.jp") + bdat(MESSAGE)
+    assert await conversation.send(refused, 3) == [250, 550, 554]
+    no_mail = bdat(b"RSET\r\nQUIT\r\n")
+    assert await conversation.send(no_mail, 1) == [503]
+    # Nothing of the chunks ran as a command; the session goes on.
+    assert await conversation.send(envelope("taro@example.jp") + bdat(MESSAGE), 3) == [250] * 3
+    assert [m.rcpt_tos for m in smtp.mailbox.messages] == [("taro@example.jp",)]
+
+
+async def test_bdat_without_a_size_hangs_up(conversation: Conversation) -> None:
+    await conversation.send(b"EHLO hub.example.jp\r\n", 1)
+    assert await conversation.send(b"BDAT LAST\r\n", 1) == [501]
+    assert await asyncio.wait_for(conversation.reader.read(), 5) == b""
+
+
+async def test_a_server_without_chunking_does_not_offer_or_take_bdat(
+    smtp: SmtpSandbox, conversation: Conversation
+) -> None:
+    smtp.state.limits["chunking"] = False
+    conversation.writer.write(b"EHLO hub.example.jp\r\n")
+    code, offered = await conversation.reply()
+    assert code == 250 and "CHUNKING" not in offered
+    assert await conversation.send(envelope("taro@example.jp") + b"BDAT 5 LAST\r\n", 3) == [
+        250,
+        250,
+        500,
+    ]
