@@ -12,8 +12,9 @@ the same event loop. Which lane a free process starts is balanced across process
 a small registry in Redis (a sorted set per channel, member = worker, score = until when):
 a job for a channel that already has a lane starts a lane for a channel that has work and
 none. A lane whose channel runs dry moves on to a channel that still has due batches, so
-the send's last channel is not left to one process. Losing the registry (a Redis wipe)
-only makes the balance worse for a while.
+the send's last channel is not left to one process; one of two lanes of a channel turns to a
+channel that has none when that channel's job comes by (`should_turn`). Losing the registry
+(a Redis wipe) only makes the balance worse for a while.
 
 LINE's pools (`sender._pool`, several batches at once: LINE repeats nothing) use the same
 registry, so the reconciler leaves their batches to them too; they take no part in the
@@ -73,6 +74,15 @@ async def busy_lanes(rt: DeliveryRuntime) -> set[str]:
     takes its channel's queued batches from the database, so they need no job of their own."""
     running = await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
     return {channel for channel, n in running.items() if n}
+
+
+async def should_turn(rt: DeliveryRuntime, running: str, asked: str) -> bool:
+    """Whether this process's lane of `running` should turn to `asked`, whose job met it: no
+    lane sends `asked`, and another process runs a lane of `running`, which goes on. Two
+    processes both start email lanes when a send begins before any FCM batch is planned;
+    FCM then waited for email to run dry (a 1M send's first push went at 41 s)."""
+    lanes = await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
+    return not lanes.get(asked) and lanes.get(running, 0) >= 2
 
 
 async def _has_due_work(rt: DeliveryRuntime, channel: str) -> bool:

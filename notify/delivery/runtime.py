@@ -46,6 +46,7 @@ class DeliveryRuntime:
     lane: str | None = None  # the FCM or email lane this process runs (notify.delivery.lanes)
     pools: set[str] = field(default_factory=set)  # the channels whose pool runs here (LINE)
     lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found it running
+    turn_to: str | None = None  # the channel the lane here should turn to (sender._lane)
 
     def batch_size(self, channel: str) -> int:
         configured = {

@@ -173,6 +173,10 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
         rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
         return "in lane"
     if rt.lane is not None:
+        if rt.turn_to is None and await lanes.should_turn(rt, rt.lane, channel):
+            rt.turn_to = channel  # the lane here takes this channel's batches from now on
+            await lanes.mark_lane(rt, channel)  # at once: another lane need not turn too
+            return f"{rt.lane} lane turns to {channel}"
         raise Retry(defer=await _come_back_in(rt, channel, job_try))
     lane = await lanes.choose_lane(rt, channel)
     if rt.lane is not None:  # another job started a lane while we looked
@@ -189,6 +193,13 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
         if isinstance(claim, float):
             raise Retry(defer=claim)  # not due yet / leased elsewhere: this job comes back
         while True:
+            if rt.turn_to is not None:
+                _give_back(rt, claim)
+                claim = "other"
+                lane = await _turn(rt, lane, rt.turn_to)
+                rt.turn_to = None
+                marked = time.monotonic()
+                claim = await _claim_next(rt, lane)
             if isinstance(claim, batch_state.Attempt):
                 attempt, claim = claim, "sending"  # never given back from here on
                 # A retry is picked up again when it is due.
@@ -210,18 +221,24 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
                     break
                 # This channel ran dry: help with one that still has batches (its own
                 # lane elsewhere keeps its one batch in flight; this is one more, here).
-                await lanes.unmark_lane(rt, lane)
-                await batch_state.requeue_retries(rt, lane)
-                lane = rt.lane = other
-                await lanes.mark_lane(rt, lane)
+                lane = await _turn(rt, lane, other)
                 marked = time.monotonic()
                 claim = await _claim_next(rt, lane)
     finally:
-        rt.lane = None
+        rt.lane = rt.turn_to = None
         _give_back(rt, claim)  # the lane stops with a batch claimed ahead
         await lanes.unmark_lane(rt, lane)
     await batch_state.requeue_retries(rt, lane)
     return f"{lane} lane: {sent} batches"
+
+
+async def _turn(rt: DeliveryRuntime, lane: str, to: str) -> str:
+    """The lane here stops taking `lane`'s batches and takes `to`'s."""
+    await lanes.unmark_lane(rt, lane)
+    await batch_state.requeue_retries(rt, lane)
+    rt.lane = to
+    await lanes.mark_lane(rt, to)
+    return to
 
 
 async def _send_and_claim_next(

@@ -153,11 +153,15 @@ async def statuses(db: Database, broadcast_id: int) -> dict[tuple[str, str], int
     return out
 
 
-async def first_batch(db: Database, broadcast_id: int | None = None) -> int:
-    """The lowest batch id (of one broadcast, if given)."""
+async def first_batch(
+    db: Database, broadcast_id: int | None = None, channel: str | None = None
+) -> int:
+    """The lowest batch id (of one broadcast, of one channel, if given)."""
     query = select(func.min(DeliveryBatch.id))
     if broadcast_id is not None:
         query = query.where(DeliveryBatch.broadcast_id == broadcast_id)
+    if channel is not None:
+        query = query.where(DeliveryBatch.channel == channel)
     async with db.transaction() as session:
         return int(await session.scalar(query))
 

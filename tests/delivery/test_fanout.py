@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from typing import Any
 
@@ -289,3 +291,40 @@ async def test_a_job_that_meets_another_lane_comes_back_soon_if_its_channel_has_
         assert 1.0 <= await come_back_in(1) <= 2.0
     finally:
         await lanes.unmark_lane(rt, "fcm")
+
+
+async def test_one_of_two_email_lanes_turns_to_fcm_when_an_fcm_job_meets_it(
+    hub_settings: Settings, db: Database, queue: ArqRedis, sandboxes: SandboxHandles
+) -> None:
+    # A send that begins before its FCM batches are planned can get an email lane in both
+    # processes. An FCM job that meets one of them makes it turn to FCM at once; it used to
+    # come back again and again until email ran dry. (The other lane is only a registry
+    # entry here, so this lane turns back to email once FCM is done.)
+    settings = hub_settings.model_copy(update={"chunk_size_email": 4})
+    people = [Person(email=True, ward="141313") for _ in range(40)]
+    town = await seed(db, people + [Person(fcm=True, ward="141313") for _ in range(20)])
+    broadcast_id = await make_broadcast(db, ["email", "fcm"])
+    sandboxes.smtp.state.faults.configure(FaultConfig(slow_ms=50, paths=["DATA"]))
+    async with WorkerContext(settings, queue) as ctx:
+        await begin_delivery(ctx, broadcast_id)
+        rt = runtime(ctx)
+        elsewhere = {"elsewhere:1": time.time() + lanes.REGISTRY_TTL_S}
+        await rt.redis.zadd("delivery:lanes:email", elsewhere)  # type: ignore[arg-type]
+        email_lane = asyncio.create_task(
+            send_batch(rt, await first_batch(db, channel="email"), "email")
+        )
+        for _ in range(500):  # until the lane has sent its first mail
+            if sandboxes.smtp.state.counters.total("delivered"):
+                break
+            await asyncio.sleep(0.01)
+        assert rt.lane == "email"
+        fcm_batch = await first_batch(db, channel="fcm")
+        assert await send_batch(rt, fcm_batch, "fcm") == "email lane turns to fcm"
+        assert "lane" in await email_lane
+        await rt.redis.zrem("delivery:lanes:email", *elsewhere)
+    first_push = min(e["t"] for e in sandboxes.fcm.state.log.entries(path="/v1/"))
+    last_mail = max(e["t"] for e in sandboxes.smtp.state.log.entries(path="DATA"))
+    assert first_push < last_mail  # FCM did not wait for email to run dry
+    assert times_delivered(sandboxes, town, "fcm") == {1}
+    assert times_delivered(sandboxes, town, "email") == {1}
+    assert await broadcast_status(db, broadcast_id) == "completed"
