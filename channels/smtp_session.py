@@ -16,9 +16,11 @@ then go through `SmtpSession.send_all`, which owns the connection from there on:
 aiosmtplib's `sendmail` spends a lock, an injection regex per argument, an `asyncio.wait_for`
 and a new future on every command, four round trips a message. Against the SMTP sandbox
 (4 connections, 6,000 messages) the adapter's CPU went from 0.27-0.35 ms a message with
-`sendmail` to 0.22 ms with two round trips and 0.18 ms with one (`python -m bench
-channels_email --messages 6000`). One round trip matters most when the machine is busy: each
-reply waits for the server and then for this event loop to be scheduled.
+`sendmail` to 0.22 ms with two round trips, 0.18 ms with one, and 0.12 ms with CHUNKING
+(`python -m bench channels_email --messages 6000`). Few round trips matter most when the
+machine is busy: each reply waits for the server and then for this event loop to be
+scheduled. Under CHUNKING the server reads a message in one piece instead of line by line:
+the SMTP sandbox's CPU for a 1M send's 100,000 mails went from 36.6 to 25.9 s.
 
 Errors are aiosmtplib's exception classes, raised where its `sendmail` raises them, so
 `channels.email_errors` reads them the same way. An address that is not exactly one mailbox
