@@ -166,19 +166,18 @@ class SandboxSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: BDAT <size> [LAST]")
             self.transport.close()  # type: ignore[union-attr]
             return
+        refused = self._chunk_refusal(int(size))
         try:
-            chunk = await self._reader.readexactly(int(size))
+            chunk = await self._read_chunk(int(size), keep=refused is None)
         except asyncio.IncompleteReadError:
             return  # the client hung up mid-chunk; connection_lost closes the session
-        is_last = bool(last.strip())
-        refused = await self._chunk_refusal(len(chunk))
         if refused is not None:
-            if is_last or not refused.startswith("503"):
-                self._set_post_data_state()  # the transaction is over
+            # The transaction is over; chunks of it still in the pipeline meet "need MAIL".
+            self._set_post_data_state()
             await self.push(refused)
             return
         self._chunks.append(chunk)
-        if not is_last:
+        if not last.strip():
             await self.push(f"250 2.0.0 {len(chunk)} octets received")
             return
         assert self.envelope is not None
@@ -187,7 +186,16 @@ class SandboxSMTP(SMTP):
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
 
-    async def _chunk_refusal(self, size: int) -> str | None:
+    async def _read_chunk(self, size: int, *, keep: bool) -> bytes:
+        """The chunk's `size` octets; one that is refused is read piece by piece and dropped,
+        so a client announcing gigabytes costs no memory."""
+        if keep:
+            return await self._reader.readexactly(size)
+        while size:
+            size -= len(await self._reader.readexactly(min(size, 1 << 16)))
+        return b""
+
+    def _chunk_refusal(self, size: int) -> str | None:
         """Why a chunk of `size` octets cannot join the transaction, if it cannot."""
         assert self.session is not None and self.envelope is not None
         if not self.session.host_name:

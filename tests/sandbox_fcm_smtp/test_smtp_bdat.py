@@ -101,3 +101,20 @@ async def test_a_server_without_chunking_does_not_offer_or_take_bdat(
         250,
         500,
     ]
+
+
+async def test_a_chunk_over_the_size_limit_is_read_and_dropped(
+    smtp: SmtpSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sandbox.smtp.MAX_MESSAGE_BYTES", 1000)
+    reader, writer = await asyncio.open_connection(smtp.host, smtp.port)  # after the patch
+    talk = Conversation(reader, writer)
+    try:
+        assert (await talk.reply())[0] == 220
+        await talk.send(b"EHLO hub.example.jp\r\n", 1)
+        too_big = envelope("taro@example.jp") + bdat(b"x" * 300_000)
+        assert await talk.send(too_big, 3) == [250, 250, 552]
+        assert await talk.send(envelope("taro@example.jp") + bdat(MESSAGE), 3) == [250] * 3
+        assert [m.raw for m in smtp.mailbox.messages] == [MESSAGE]
+    finally:
+        writer.close()
