@@ -214,8 +214,8 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
             if time.monotonic() - started > LANE_BUDGET_S:
                 raise Retry(defer=0.01)  # hand over to a fresh run of this job
             if claim == "none":
-                if rt.lane_calls.get(lane, 0):
-                    continue  # a job came by meanwhile: look once more
+                if rt.lane_calls.get(lane, 0) or rt.turn_to is not None:
+                    continue  # a job came by meanwhile: look once more (or turn)
                 other = await lanes.other_lane_with_work(rt, lane)
                 if other is None:
                     break
@@ -225,9 +225,11 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
                 marked = time.monotonic()
                 claim = await _claim_next(rt, lane)
     finally:
-        rt.lane = rt.turn_to = None
+        turn_to, rt.lane, rt.turn_to = rt.turn_to, None, None
         _give_back(rt, claim)  # the lane stops with a batch claimed ahead
         await lanes.unmark_lane(rt, lane)
+        if turn_to is not None:  # registered by the job that asked, never taken up
+            await lanes.unmark_lane(rt, turn_to)
     await batch_state.requeue_retries(rt, lane)
     return f"{lane} lane: {sent} batches"
 
