@@ -1,20 +1,25 @@
-"""Lanes: how FCM and email batches are sent, at most one batch in flight per process.
+"""Lanes: how FCM and email batches are sent, at most one batch of each in flight per process.
 
 FCM and SMTP have no idempotency key, so a worker killed mid-batch repeats that batch;
-sending one batch at a time per process bounds the repeat to one batch per kill. A lane is
+sending one batch of a channel at a time per process bounds the repeat to one batch of each
+channel per kill. A lane is
 a send job that, after its own batch, keeps taking the channel's next due batch from the
 database until none is left (or its time budget is spent, when it hands over to a fresh
 job): back-to-back batches, and no job waiting in a worker slot.
 
 A process runs one lane at a time, FCM *or* email: an SMTP message is a conversation of
 round trips and crawls when its replies queue behind a hundred concurrent FCM requests in
-the same event loop. Which lane a free process starts is balanced across processes through
-a small registry in Redis (a sorted set per channel, member = worker, score = until when):
-a job for a channel that already has a lane starts a lane for a channel that has work and
-none. A lane whose channel runs dry moves on to a channel that still has due batches, so
-the send's last channel is not left to one process; one of two lanes of a channel turns to a
-channel that has none when that channel's job comes by (`should_turn`). Losing the registry
-(a Redis wipe) only makes the balance worse for a while.
+the same event loop. The exception is a channel that finds no other process to run it for a
+few tries (one worker, or every process busy): it runs beside the other lane
+(`sender.BESIDE_AFTER_TRIES`), both slower, rather than one after the other.
+
+Which lane a free process starts is balanced across processes through a small registry in
+Redis (a sorted set per channel, member = worker, score = until when): a job for a channel
+that already has a lane starts a lane for a channel that has work and none. A lane whose
+channel runs dry moves on to a channel that still has due batches, so the send's last
+channel is not left to one process; one of two lanes of a channel turns to a channel that
+has none when that channel's job comes by (`should_turn`). Losing the registry (a Redis
+wipe) only makes the balance worse for a while.
 
 LINE's pools (`sender._pool`, several batches at once: LINE repeats nothing) use the same
 registry, so the reconciler leaves their batches to them too; they take no part in the

@@ -43,10 +43,12 @@ class DeliveryRuntime:
     limiter: RateLimiter
     buckets: Mapping[str, Bucket]
     renders: RenderCache
-    lane: str | None = None  # the FCM or email lane this process runs (notify.delivery.lanes)
+    # The FCM or email lanes running in this process (notify.delivery.lanes): one, or both
+    # when a channel found no other process to run it (sender.BESIDE_AFTER_TRIES).
+    lanes_here: set[str] = field(default_factory=set)
     pools: set[str] = field(default_factory=set)  # the channels whose pool runs here (LINE)
     lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found it running
-    turn_to: str | None = None  # the channel the lane here should turn to (sender._lane)
+    turn: tuple[str, str] | None = None  # (lane here, channel it should turn to): sender._lane
 
     def batch_size(self, channel: str) -> int:
         configured = {

@@ -67,6 +67,11 @@ LANE_BUDGET_S = 60.0
 # 1M send's email crawl at 150-200 messages a second while LINE ran, against 1,000-1,200 once
 # LINE was done. The other processes' pools send LINE.
 POOL_LOOPS_BESIDE_EMAIL = 2
+# A job whose channel has no lane anywhere and that met another channel's lane this many
+# times (about 3 s of quick returns) starts its lane beside that one: no other process is
+# free (a one-worker deployment), and both channels going slower beats one waiting for the
+# other to run dry.
+BESIDE_AFTER_TRIES = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +98,14 @@ async def send_batch(
     return await _lane(rt, batch_id, channel, job_try)
 
 
-async def _come_back_in(rt: DeliveryRuntime, channel: str, job_try: int) -> float:
+def _come_back_in(job_try: int, *, lane_elsewhere: bool) -> float:
     """Seconds until a job that met another channel's lane in this process runs again. If a
     lane of its own channel runs elsewhere, that lane takes the batches: the job need not
     hurry. If none runs, a free process should take it soon; arq hands a due job to whichever
     process polls first, and a 1-2 s wait let a busy process take it back again and again
-    (a 1M send's FCM stood still 9 s after its lane handed over). Quick returns back off, so
-    a deployment without a free process does not spin."""
-    if channel in await lanes.busy_lanes(rt):
+    (a 1M send's FCM stood still 9 s after its lane handed over). Quick returns back off
+    until the job starts its lane here (`BESIDE_AFTER_TRIES`)."""
+    if lane_elsewhere:
         return 1.0 + secrets.randbelow(1000) / 1000
     return min(0.05 * 2 ** min(job_try, 5), 1.0) * (1 + secrets.randbelow(500) / 1000)
 
@@ -124,7 +129,7 @@ async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
     async def loop(number: int) -> None:
         nonlocal own, sent, wait_s, marked
         while wait_s is None and time.monotonic() - started < LANE_BUDGET_S:
-            if number >= POOL_LOOPS_BESIDE_EMAIL and rt.lane == ChannelName.EMAIL:
+            if number >= POOL_LOOPS_BESIDE_EMAIL and ChannelName.EMAIL in rt.lanes_here:
                 return  # leave this process's event loop to the SMTP conversations
             first, own = own, None
             opened = await batch_state.open_attempt(rt, first, channel=channel)
@@ -167,21 +172,37 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
     """FCM and email: see notify.delivery.lanes. A job whose channel's lane runs in this
     process leaves its batch to it (`lane_calls` makes the lane look once more before it
     stops); a job that meets the other channel's lane here comes back later, probably to
-    another process; a job that finds the process free starts a lane, for its own channel or
-    for one that has work and no lane anywhere."""
-    if rt.lane == channel:
+    another process (or turns that lane, or runs its own beside it: `_meet_lane`); a job
+    that finds the process free starts a lane, for its own channel or for one that has work
+    and no lane anywhere."""
+    if channel in rt.lanes_here:
         rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
         return "in lane"
-    if rt.lane is not None:
-        if rt.turn_to is None and await lanes.should_turn(rt, rt.lane, channel):
-            rt.turn_to = channel  # the lane here takes this channel's batches from now on
-            await lanes.mark_lane(rt, channel)  # at once: another lane need not turn too
-            return f"{rt.lane} lane turns to {channel}"
-        raise Retry(defer=await _come_back_in(rt, channel, job_try))
+    if rt.lanes_here:
+        return await _meet_lane(rt, batch_id, channel, job_try)
     lane = await lanes.choose_lane(rt, channel)
-    if rt.lane is not None:  # another job started a lane while we looked
-        raise Retry(defer=await _come_back_in(rt, channel, job_try))
-    rt.lane = lane
+    if rt.lanes_here:  # another job started a lane while we looked: as if it had been first
+        return await _lane(rt, batch_id, channel, job_try)
+    return await _run_lane(rt, batch_id, channel, lane)
+
+
+async def _meet_lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) -> str:
+    """A job of `channel` meets another channel's lane in this process."""
+    if len(rt.lanes_here) == 1 and rt.turn is None:
+        (running,) = rt.lanes_here
+        if await lanes.should_turn(rt, running, channel) and rt.turn is None:
+            rt.turn = (running, channel)  # the lane here takes this channel's batches now
+            await lanes.mark_lane(rt, channel)  # at once: another lane need not turn too
+            return f"{running} lane turns to {channel}"
+    lane_elsewhere = channel in await lanes.busy_lanes(rt)
+    if job_try >= BESIDE_AFTER_TRIES and not lane_elsewhere and channel not in rt.lanes_here:
+        return await _run_lane(rt, batch_id, channel, channel)
+    raise Retry(defer=_come_back_in(job_try, lane_elsewhere=lane_elsewhere))
+
+
+async def _run_lane(rt: DeliveryRuntime, batch_id: int, channel: str, lane: str) -> str:
+    """Run a lane of `lane` here, starting with the job's own batch if it is `lane`'s."""
+    rt.lanes_here.add(lane)
     started = time.monotonic()
     sent = 0
     claim: batch_state.Attempt | str | float = "other"  # the batch claimed and not yet sent
@@ -193,13 +214,14 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
         if isinstance(claim, float):
             raise Retry(defer=claim)  # not due yet / leased elsewhere: this job comes back
         while True:
-            if rt.turn_to is not None:
-                _give_back(rt, claim)
-                claim = "other"
-                lane = await _turn(rt, lane, rt.turn_to)
-                rt.turn_to = None
-                marked = time.monotonic()
-                claim = await _claim_next(rt, lane)
+            if rt.turn is not None and rt.turn[0] == lane:
+                to, rt.turn = rt.turn[1], None
+                if to not in rt.lanes_here:
+                    _give_back(rt, claim)
+                    claim = "other"
+                    lane = await _turn(rt, lane, to)
+                    marked = time.monotonic()
+                    claim = await _claim_next(rt, lane)
             if isinstance(claim, batch_state.Attempt):
                 attempt, claim = claim, "sending"  # never given back from here on
                 # A retry is picked up again when it is due.
@@ -214,10 +236,10 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
             if time.monotonic() - started > LANE_BUDGET_S:
                 raise Retry(defer=0.01)  # hand over to a fresh run of this job
             if claim == "none":
-                if rt.lane_calls.get(lane, 0) or rt.turn_to is not None:
+                if rt.lane_calls.get(lane, 0) or (rt.turn is not None and rt.turn[0] == lane):
                     continue  # a job came by meanwhile: look once more (or turn)
                 other = await lanes.other_lane_with_work(rt, lane)
-                if other is None:
+                if other is None or other in rt.lanes_here:
                     break
                 # This channel ran dry: help with one that still has batches (its own
                 # lane elsewhere keeps its one batch in flight; this is one more, here).
@@ -225,10 +247,11 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
                 marked = time.monotonic()
                 claim = await _claim_next(rt, lane)
     finally:
-        turn_to, rt.lane, rt.turn_to = rt.turn_to, None, None
+        rt.lanes_here.discard(lane)
         _give_back(rt, claim)  # the lane stops with a batch claimed ahead
         await lanes.unmark_lane(rt, lane)
-        if turn_to is not None:  # registered by the job that asked, never taken up
+        if rt.turn is not None and rt.turn[0] == lane:
+            turn_to, rt.turn = rt.turn[1], None  # registered by the job that asked, not taken up
             await lanes.unmark_lane(rt, turn_to)
     await batch_state.requeue_retries(rt, lane)
     return f"{lane} lane: {sent} batches"
@@ -238,7 +261,8 @@ async def _turn(rt: DeliveryRuntime, lane: str, to: str) -> str:
     """The lane here stops taking `lane`'s batches and takes `to`'s."""
     await lanes.unmark_lane(rt, lane)
     await batch_state.requeue_retries(rt, lane)
-    rt.lane = to
+    rt.lanes_here.discard(lane)
+    rt.lanes_here.add(to)
     await lanes.mark_lane(rt, to)
     return to
 

@@ -18,7 +18,7 @@ from notify.delivery import lanes
 from notify.delivery.engine import begin_delivery
 from notify.delivery.queue import LANE_STARTERS, SEND_BATCH
 from notify.delivery.runtime import runtime
-from notify.delivery.sender import POOL_LOOPS_BESIDE_EMAIL, send_batch
+from notify.delivery.sender import BESIDE_AFTER_TRIES, POOL_LOOPS_BESIDE_EMAIL, send_batch
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
 from notify.models import Endpoint
 from notify.settings import Settings
@@ -248,7 +248,7 @@ async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
     async with WorkerContext(settings, queue) as ctx:
         await begin_delivery(ctx, broadcast_id)
         rt = runtime(ctx)
-        rt.lane = "email"  # this process runs the email lane: its pool sends little LINE
+        rt.lanes_here.add("email")  # this process runs the email lane: its pool sends little LINE
         await send_batch(rt, await first_batch(db), "line")
         # (On SQLite, which has no SKIP LOCKED, loops that lose a claim stop: fewer run.)
         assert 1 <= await most_started_together() <= POOL_LOOPS_BESIDE_EMAIL
@@ -258,7 +258,7 @@ async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
         sandboxes.line.base.log.clear()
         second = await make_broadcast(db, ["line"])
         await begin_delivery(ctx, second)
-        rt.lane = None
+        rt.lanes_here.clear()
         await send_batch(rt, await first_batch(db, second), "line")
         if not db.is_sqlite:
             assert await most_started_together() == 12  # every batch of the second broadcast
@@ -266,16 +266,22 @@ async def test_a_line_pool_beside_an_email_lane_keeps_few_batches_in_flight(
     assert await broadcast_status(db, second) == "completed"
 
 
-async def test_a_job_that_meets_another_lane_comes_back_soon_if_its_channel_has_none(
-    hub_settings: Settings, db: Database, queue: ArqRedis, ctx: dict[str, Any]
+async def test_a_job_that_meets_another_lane_comes_back_soon_then_runs_beside_it(
+    hub_settings: Settings,
+    db: Database,
+    queue: ArqRedis,
+    ctx: dict[str, Any],
+    sandboxes: SandboxHandles,
 ) -> None:
     # This process runs the email lane. An FCM job that lands here must run again soon when
-    # no FCM lane runs anywhere (a free process should take it), backing off over its
-    # tries; when an FCM lane runs elsewhere it may wait, that lane takes the batches.
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(10)])
+    # no FCM lane runs anywhere (a free process should take it), backing off over its tries,
+    # and after BESIDE_AFTER_TRIES it runs its lane here, beside the email lane (no other
+    # process took it: one worker). When an FCM lane runs elsewhere it waits, whatever the
+    # try: that lane takes the batches.
+    town = await seed(db, [Person(fcm=True, ward="141313") for _ in range(10)])
     await begin_delivery(ctx, await make_broadcast(db, ["fcm"]))
     rt = runtime(ctx)
-    rt.lane = "email"
+    rt.lanes_here.add("email")
     batch_id = await first_batch(db)
 
     async def come_back_in(job_try: int) -> float:
@@ -285,12 +291,18 @@ async def test_a_job_that_meets_another_lane_comes_back_soon_if_its_channel_has_
 
     assert 0.1 <= await come_back_in(1) <= 0.15
     assert 0.4 <= await come_back_in(3) <= 0.6
-    assert 1.0 <= await come_back_in(40) <= 1.5
+    assert 1.0 <= await come_back_in(BESIDE_AFTER_TRIES - 1) <= 1.5
     await lanes.mark_lane(rt, "fcm")  # an FCM lane runs (in this test, "elsewhere")
     try:
         assert 1.0 <= await come_back_in(1) <= 2.0
+        assert 1.0 <= await come_back_in(BESIDE_AFTER_TRIES + 5) <= 2.0
     finally:
         await lanes.unmark_lane(rt, "fcm")
+    assert times_delivered(sandboxes, town, "fcm") == {0}
+    done = await send_batch(rt, batch_id, "fcm", job_try=BESIDE_AFTER_TRIES)
+    assert done == "fcm lane: 1 batches"
+    assert times_delivered(sandboxes, town, "fcm") == {1}
+    assert rt.lanes_here == {"email"}
 
 
 async def test_one_of_two_email_lanes_turns_to_fcm_when_an_fcm_job_meets_it(
@@ -317,7 +329,7 @@ async def test_one_of_two_email_lanes_turns_to_fcm_when_an_fcm_job_meets_it(
             if sandboxes.smtp.state.counters.total("delivered"):
                 break
             await asyncio.sleep(0.01)
-        assert rt.lane == "email"
+        assert rt.lanes_here == {"email"}
         fcm_batch = await first_batch(db, channel="fcm")
         assert await send_batch(rt, fcm_batch, "fcm") == "email lane turns to fcm"
         assert "lane" in await email_lane
@@ -325,6 +337,32 @@ async def test_one_of_two_email_lanes_turns_to_fcm_when_an_fcm_job_meets_it(
     first_push = min(e["t"] for e in sandboxes.fcm.state.log.entries(path="/v1/"))
     last_mail = max(e["t"] for e in sandboxes.smtp.state.log.entries(path="DATA"))
     assert first_push < last_mail  # FCM did not wait for email to run dry
+    assert times_delivered(sandboxes, town, "fcm") == {1}
+    assert times_delivered(sandboxes, town, "email") == {1}
+    assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_one_worker_sends_pushes_beside_a_long_email_lane(
+    hub_settings: Settings,
+    db: Database,
+    queue: ArqRedis,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+) -> None:
+    # One worker process: its email lane takes a few seconds (a slow mail server). The FCM
+    # jobs come back quickly for a few tries, no other process takes them, and then the FCM
+    # lane runs beside the email lane: the pushes do not wait for the mails to run out.
+    people = [Person(email=True, ward="141313") for _ in range(48)]
+    town = await seed(db, people + [Person(fcm=True, ward="141313") for _ in range(20)])
+    broadcast_id = await make_broadcast(db, ["email", "fcm"])
+    sandboxes.smtp.state.faults.configure(FaultConfig(slow_ms=400, paths=["DATA"]))
+    await begin_delivery(ctx, broadcast_id)
+    await run_worker(hub_settings)
+    first_push = min(e["t"] for e in sandboxes.fcm.state.log.entries(path="/v1/"))
+    mails = sorted(e["t"] for e in sandboxes.smtp.state.log.entries(path="DATA"))
+    # The email lane ran longer than the FCM job's quick returns (about 3 s).
+    assert mails[-1] - mails[0] > 3.5
+    assert first_push < mails[-1] - 0.5
     assert times_delivered(sandboxes, town, "fcm") == {1}
     assert times_delivered(sandboxes, town, "email") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
