@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 
 from sqlalchemy import exists, select
 
@@ -74,20 +75,24 @@ async def _lanes_running(
     return dict(zip(DRAWN_CHANNELS, (int(c) for c in counts), strict=True))
 
 
+async def busy_lane_counts(rt: DeliveryRuntime) -> dict[str, int]:
+    """Lanes and pools per channel that renewed their entry lately (within two renewals):
+    each takes its channel's queued batches from the database."""
+    return await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
+
+
 async def busy_lanes(rt: DeliveryRuntime) -> set[str]:
-    """Channels with a lane or pool that renewed its entry lately (within two renewals): it
-    takes its channel's queued batches from the database, so they need no job of their own."""
-    running = await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
-    return {channel for channel, n in running.items() if n}
+    """Channels with a busy lane or pool: their batches need no job of their own."""
+    return {channel for channel, n in (await busy_lane_counts(rt)).items() if n}
 
 
-async def should_turn(rt: DeliveryRuntime, running: str, asked: str) -> bool:
-    """Whether this process's lane of `running` should turn to `asked`, whose job met it: no
-    lane sends `asked`, and another process runs a lane of `running`, which goes on. Two
-    processes both start email lanes when a send begins before any FCM batch is planned;
-    FCM then waited for email to run dry (a 1M send's first push went at 41 s)."""
-    lanes = await _lanes_running(rt, renewed_within_s=2 * MARK_EVERY_S)
-    return not lanes.get(asked) and lanes.get(running, 0) >= 2
+def should_turn(busy: Mapping[str, int], running: str, asked: str) -> bool:
+    """Whether this process's lane of `running` should turn to `asked`, whose job met it
+    (`busy`: `busy_lane_counts`): no lane sends `asked`, and another process runs a lane of
+    `running`, which goes on. Two processes both start email lanes when a send begins before
+    any FCM batch is planned; FCM then waited for email to run dry (a 1M send's first push
+    went at 41 s)."""
+    return not busy.get(asked) and busy.get(running, 0) >= 2
 
 
 async def _has_due_work(rt: DeliveryRuntime, channel: str) -> bool:

@@ -188,13 +188,14 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
 
 async def _meet_lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) -> str:
     """A job of `channel` meets another channel's lane in this process."""
+    busy = await lanes.busy_lane_counts(rt)
     if len(rt.lanes_here) == 1 and rt.turn is None:
         (running,) = rt.lanes_here
-        if await lanes.should_turn(rt, running, channel) and rt.turn is None:
+        if lanes.should_turn(busy, running, channel):
             rt.turn = (running, channel)  # the lane here takes this channel's batches now
             await lanes.mark_lane(rt, channel)  # at once: another lane need not turn too
             return f"{running} lane turns to {channel}"
-    lane_elsewhere = channel in await lanes.busy_lanes(rt)
+    lane_elsewhere = bool(busy.get(channel))
     if job_try >= BESIDE_AFTER_TRIES and not lane_elsewhere and channel not in rt.lanes_here:
         return await _run_lane(rt, batch_id, channel, channel)
     raise Retry(defer=_come_back_in(job_try, lane_elsewhere=lane_elsewhere))
@@ -214,8 +215,8 @@ async def _run_lane(rt: DeliveryRuntime, batch_id: int, channel: str, lane: str)
         if isinstance(claim, float):
             raise Retry(defer=claim)  # not due yet / leased elsewhere: this job comes back
         while True:
-            if rt.turn is not None and rt.turn[0] == lane:
-                to, rt.turn = rt.turn[1], None
+            if (to := _turn_asked(rt, lane)) is not None:
+                rt.turn = None
                 if to not in rt.lanes_here:
                     _give_back(rt, claim)
                     claim = "other"
@@ -236,7 +237,7 @@ async def _run_lane(rt: DeliveryRuntime, batch_id: int, channel: str, lane: str)
             if time.monotonic() - started > LANE_BUDGET_S:
                 raise Retry(defer=0.01)  # hand over to a fresh run of this job
             if claim == "none":
-                if rt.lane_calls.get(lane, 0) or (rt.turn is not None and rt.turn[0] == lane):
+                if rt.lane_calls.get(lane, 0) or _turn_asked(rt, lane) is not None:
                     continue  # a job came by meanwhile: look once more (or turn)
                 other = await lanes.other_lane_with_work(rt, lane)
                 if other is None or other in rt.lanes_here:
@@ -250,11 +251,16 @@ async def _run_lane(rt: DeliveryRuntime, batch_id: int, channel: str, lane: str)
         rt.lanes_here.discard(lane)
         _give_back(rt, claim)  # the lane stops with a batch claimed ahead
         await lanes.unmark_lane(rt, lane)
-        if rt.turn is not None and rt.turn[0] == lane:
-            turn_to, rt.turn = rt.turn[1], None  # registered by the job that asked, not taken up
-            await lanes.unmark_lane(rt, turn_to)
+        if (to := _turn_asked(rt, lane)) is not None:
+            rt.turn = None
+            await lanes.unmark_lane(rt, to)  # registered by the job that asked, not taken up
     await batch_state.requeue_retries(rt, lane)
     return f"{lane} lane: {sent} batches"
+
+
+def _turn_asked(rt: DeliveryRuntime, lane: str) -> str | None:
+    """The channel a job asked this process's lane of `lane` to turn to, if one did."""
+    return rt.turn[1] if rt.turn is not None and rt.turn[0] == lane else None
 
 
 async def _turn(rt: DeliveryRuntime, lane: str, to: str) -> str:
