@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections import deque
 from collections.abc import Sequence
 from typing import cast
 
@@ -54,6 +53,10 @@ _REPLY_LINE_LIMIT = 8192  # RFC 5321 allows 512 octets; anything far longer is n
 # leaves those not yet answered unsure (perhaps delivered), so this is also how many messages
 # a hang-up can send twice.
 CHUNK_WINDOW = 8
+
+# A message ready to go: (its position, recipient, MAIL, RCPT, the DATA payload or the BDAT
+# command with its chunk).
+_Prepared = tuple[int, str, bytes, bytes, bytes]
 
 
 def _crlf(message: bytes) -> bytes:
@@ -139,58 +142,50 @@ class SmtpSession:
                         self.close()
                         break
             return outcomes
-        if self.chunking:
-            await self._chunked(mail_from, messages, timeout_s, outcomes)
-        else:
-            await self._chain(mail_from, messages, timeout_s, outcomes)
+        prepared: list[_Prepared] = []
+        for position, (to, raw) in enumerate(messages):
+            try:  # raises before anything is written
+                prepared.append((position, to, *self._prepare(mail_from, to, raw, self.chunking)))
+            except (ValueError, aiosmtplib.SMTPNotSupported) as exc:
+                outcomes[position] = exc
+        send = self._chunked if self.chunking else self._chain
+        await send(mail_from, prepared, timeout_s, outcomes)
         return outcomes
 
     async def _chunked(
         self,
         mail_from: str,
-        messages: Sequence[tuple[str, bytes]],
+        prepared: list[_Prepared],
         timeout_s: float,
         outcomes: dict[int, Exception | None],
     ) -> None:
-        todo = deque(range(len(messages)))
-        window: list[int] = []  # written, replies not all read
+        window: list[_Prepared] = []  # written, replies not all read
         try:
-            while todo:
-                window = []
-                payload: list[bytes] = []
-                while todo and len(window) < CHUNK_WINDOW:
-                    position = todo.popleft()
-                    to, raw = messages[position]
-                    try:
-                        mail, rcpt, chunk = self._prepare(mail_from, to, raw, chunked=True)
-                    except (ValueError, aiosmtplib.SMTPNotSupported) as exc:
-                        outcomes[position] = exc
-                        continue
-                    # Each message opens with RSET: after a refused BDAT LAST, RFC 3030 does
-                    # not say whether the transaction is over, and the next message is
-                    # already on its way; RSET makes its MAIL start clean on every server.
-                    payload += (b"RSET\r\n", mail, rcpt, chunk)
-                    window.append(position)
-                if not window:
-                    break
-                self._transport.write(b"".join(payload))
+            for start in range(0, len(prepared), CHUNK_WINDOW):
+                window = prepared[start : start + CHUNK_WINDOW]
+                # Each message opens with RSET: after a refused BDAT LAST, RFC 3030 does not
+                # say whether the transaction is over, and the next message is already on its
+                # way; RSET makes its MAIL start clean on every server.
+                self._transport.write(
+                    b"".join(
+                        b"RSET\r\n%b%b%b" % (mail, rcpt, chunk) for *_, mail, rcpt, chunk in window
+                    )
+                )
                 async with asyncio.timeout(timeout_s):
-                    for position in window:
+                    for position, to, *_ in window:
                         replies = [await self._reply() for _ in range(4)][1:]
-                        to = messages[position][0]
                         outcomes[position] = _refusal(
                             replies, mail_from, to, accepted=_CHUNK_ACCEPTED
                         )
-                window = []
         except (aiosmtplib.SMTPServerDisconnected, TimeoutError) as exc:
             self.close()
-            for position in window:  # its bytes left: perhaps delivered, perhaps not
+            for position, *_ in window:  # its bytes left: perhaps delivered, perhaps not
                 outcomes.setdefault(position, exc)
 
     async def _chain(
         self,
         mail_from: str,
-        messages: Sequence[tuple[str, bytes]],
+        prepared: list[_Prepared],
         timeout_s: float,
         outcomes: dict[int, Exception | None],
     ) -> None:
@@ -198,12 +193,7 @@ class SmtpSession:
         in_flight: int | None = None  # the message whose data left, its reply not read
         position, alone = -1, True
         try:
-            for position, (to, raw) in enumerate(messages):
-                try:
-                    mail, rcpt, data = self._prepare(mail_from, to, raw)
-                except (ValueError, aiosmtplib.SMTPNotSupported) as exc:
-                    outcomes[position] = exc
-                    continue
+            for position, to, mail, rcpt, data in prepared:
                 payload = b"%b%bDATA\r\n" % (mail, rcpt)
                 if held is not None:
                     (in_flight, before), held = held, None
@@ -235,7 +225,7 @@ class SmtpSession:
                 outcomes.setdefault(position, exc)
 
     def _prepare(
-        self, mail_from: str, to: str, message: bytes, *, chunked: bool = False
+        self, mail_from: str, to: str, message: bytes, chunked: bool = False
     ) -> tuple[bytes, bytes, bytes]:
         """(MAIL, RCPT, the DATA payload or the BDAT command with its chunk); raises before
         anything is written."""
