@@ -4,6 +4,7 @@ aiosmtpd has no BDAT, and aiosmtplib cannot send it."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -118,3 +119,28 @@ async def test_a_chunk_over_the_size_limit_is_read_and_dropped(
         assert [m.raw for m in smtp.mailbox.messages] == [MESSAGE]
     finally:
         writer.close()
+
+
+async def test_a_refused_chunk_is_dropped_as_it_arrives(
+    smtp: SmtpSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20 MB announced over a 1,000-octet limit: the server reads them in pieces and keeps
+    # none (tracemalloc sees the server and this client, one process).
+    monkeypatch.setattr("sandbox.smtp.MAX_MESSAGE_BYTES", 1000)
+    reader, writer = await asyncio.open_connection(smtp.host, smtp.port)
+    talk = Conversation(reader, writer)
+    piece, pieces = b"x" * 65536, 320
+    tracemalloc.start()
+    try:
+        assert (await talk.reply())[0] == 220
+        await talk.send(b"EHLO hub.example.jp\r\n", 1)
+        writer.write(envelope("taro@example.jp") + b"BDAT %d LAST\r\n" % (len(piece) * pieces))
+        for _ in range(pieces):
+            writer.write(piece)
+            await writer.drain()
+        assert [(await talk.reply())[0] for _ in range(3)] == [250, 250, 552]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        writer.close()
+    assert peak < 4 * 1024 * 1024
