@@ -99,6 +99,9 @@ class RequestLog:
         self._seq = 0
 
     def add(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """`entry` may hold `"request": (method, query, headers, body bytes)`: it becomes
+        `method`, `query`, `headers`, `body` and `size` when the log is read, not on the
+        provider path, which a send crosses hundreds of thousands of times."""
         self._seq += 1
         entry.setdefault("seq", self._seq)
         entry.setdefault("t", time.time())
@@ -110,6 +113,9 @@ class RequestLog:
     ) -> list[dict[str, Any]]:
         """The newest `limit` entries; with `after` (a `seq`), the oldest `limit` entries
         since that one, so a poller reads each entry once and skips none."""
+        for entry in self._entries:
+            if "request" in entry:
+                entry.update(_describe(*entry.pop("request")))
         selected = [
             e
             for e in self._entries
@@ -233,7 +239,8 @@ def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
             return await handler(request)
         state = request.app[STATE_KEY]
         raw = await request.read()  # cached by aiohttp: the handler can read it again
-        entry = state.log.add(_describe(request, raw))
+        logged = (request.method, request.query_string, request.headers, raw)
+        entry = state.log.add({"path": request.path, "request": logged})
         fault, delay = state.faults.draw(request.path) if state.faults.active() else (None, 0.0)
         if delay:
             await asyncio.sleep(delay)
@@ -256,24 +263,21 @@ def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
     return middleware
 
 
-def _describe(request: web.Request, raw: bytes) -> dict[str, Any]:
+def _describe(method: str, query: str, headers: Mapping[str, str], raw: bytes) -> dict[str, Any]:
+    content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
     body: Any = None
     if raw and len(raw) <= _LOGGED_BODY_LIMIT:
-        if request.content_type == "application/json":
+        if content_type == "application/json":
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-        elif request.content_type.startswith("text/") or request.content_type.endswith(
-            "x-www-form-urlencoded"
-        ):
+        elif content_type.startswith("text/") or content_type.endswith("x-www-form-urlencoded"):
             body = raw.decode("utf-8", "replace")
-    headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
     return {
-        "method": request.method,
-        "path": request.path,
-        "query": request.query_string,
-        "headers": headers,
+        "method": method,
+        "query": query,
+        "headers": {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"},
         "body": body,
         "size": len(raw),
     }

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import itertools
 import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any, cast
@@ -143,6 +146,24 @@ def build_dsn(original: StoredMessage, recipient: str, hostname: str) -> bytes:
     return "\r\n".join(lines).encode("utf-8")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_address(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
+    """`SMTP._getaddr` of aiosmtpd 1.4.6: (address, rest), (None, None) when unparsable."""
+    if not arg:
+        return "", ""
+    try:
+        if arg.lstrip().startswith("<"):
+            address, rest = get_angle_addr(arg)
+        else:
+            address, rest = get_addr_spec(arg)
+    except HeaderParseError:
+        return None, None
+    addr = address.addr_spec
+    if local_part_limit and len(addr.rpartition("@")[0]) > local_part_limit:
+        return None, None
+    return addr, rest
+
+
 class SandboxSMTP(SMTP):
     """aiosmtpd's server with RFC 3030's BDAT, which aiosmtpd lacks: `BDAT <size> [LAST]`
     and exactly `size` octets follow, no dot-stuffing, no end marker. The chunk is read
@@ -150,6 +171,11 @@ class SandboxSMTP(SMTP):
     (RFC 3030 2); after the LAST chunk the transaction is over, delivered or not."""
 
     _chunks: list[bytes]
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd's `_getaddr` defines a typing.Protocol class on every call, a tenth of
+        # this server's CPU in a send; the parse is the same, and MAIL FROM repeats.
+        return _parse_address(arg, self.local_part_limit)
 
     def _set_post_data_state(self) -> None:
         super()._set_post_data_state()

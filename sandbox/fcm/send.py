@@ -24,21 +24,32 @@ MAX_PAYLOAD_BYTES = 4096  # FCM's limit for notification + data
 
 
 class _VerdictCache:
-    """Messages of one broadcast differ only in their token: validate each shape once."""
+    """Messages of one broadcast differ only in their token: judge each shape once (the
+    schema's verdict, then FCM's own rules). A body holding its token other than exactly
+    once is judged afresh, so two different messages never share a key."""
 
     def __init__(self, size: int = 1024) -> None:
         self._size = size
         self._verdicts: OrderedDict[bytes, list[FieldViolation]] = OrderedDict()
 
-    def violations(self, validator: RequestValidator, raw: bytes, body: Any, token: str) -> list:
-        key = raw.replace(token.encode(), b"") if token else raw
+    def violations(
+        self, validator: RequestValidator, raw: bytes, body: Any, token: str
+    ) -> list[FieldViolation]:
+        token_bytes = token.encode()
+        if not token or raw.count(token_bytes) != 1:
+            return _judge(validator, body)
+        key = raw.replace(token_bytes, b"")
         cached = self._verdicts.get(key)
         if cached is None:
-            cached = validator.violations(body)
+            cached = _judge(validator, body)
             self._verdicts[key] = cached
             if len(self._verdicts) > self._size:
                 self._verdicts.popitem(last=False)
         return cached
+
+
+def _judge(validator: RequestValidator, body: dict[str, Any]) -> list[FieldViolation]:
+    return validator.violations(body) or _semantic_violations(body["message"])
 
 
 CACHE_KEY: web.AppKey[_VerdictCache] = web.AppKey("fcm_verdicts", _VerdictCache)
@@ -105,7 +116,6 @@ async def send_message(request: web.Request) -> web.Response:
     violations = request.app[CACHE_KEY].violations(
         request.app[VALIDATOR_KEY], raw, body, token if isinstance(token, str) else ""
     )
-    violations = violations or _semantic_violations(message)
     if violations:
         return invalid_argument(violations[0].description, violations)
     if token and world.token_is_malformed(token):

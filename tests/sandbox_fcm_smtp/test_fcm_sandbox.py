@@ -117,6 +117,22 @@ async def test_fcm_rules_beyond_the_schema(fcm_client, message) -> None:
     assert status == 400 and fcm_code(body) == "INVALID_ARGUMENT"
 
 
+async def test_a_verdict_is_kept_per_shape_and_never_lent(fcm_client) -> None:
+    """Verdicts are cached per body without its token. A body that holds its token twice
+    (here also as its 5,000-byte text) is judged on its own, not by the key it would share
+    with a small valid message."""
+
+    def message(token: str, text: str) -> dict:
+        return {"token": token, "notification": {"title": "お知らせ", "body": text}}
+
+    for n in range(3):
+        assert (await fcm_client.send(message(f"dev-{n}:APA91b", "")))[0] == 200
+    token = "dev-9:" + "t" * 5000
+    status, body = await fcm_client.send(message(token, token))
+    assert status == 400 and "too big" in body["error"]["message"]
+    assert (await fcm_client.send(message("", "")))[0] == 400
+
+
 async def test_firebase_admins_own_encoding_is_accepted(fcm_client) -> None:
     message = messaging.Message(
         topic="placeholder",
