@@ -99,7 +99,7 @@ class RequestLog:
         self._seq = 0
 
     def add(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """`entry` may hold `"request": (method, query, headers, body bytes)`: it becomes
+        """`entry` may hold `"request": (method, query, headers, body, size)`: it becomes
         `method`, `query`, `headers`, `body` and `size` when the log is read, not on the
         provider path, which a send crosses hundreds of thousands of times."""
         self._seq += 1
@@ -239,7 +239,8 @@ def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
             return await handler(request)
         state = request.app[STATE_KEY]
         raw = await request.read()  # cached by aiohttp: the handler can read it again
-        logged = (request.method, request.query_string, request.headers, raw)
+        kept = raw if len(raw) <= _LOGGED_BODY_LIMIT else None  # a big upload: its size only
+        logged = (request.method, request.query_string, request.headers, kept, len(raw))
         entry = state.log.add({"path": request.path, "request": logged})
         fault, delay = state.faults.draw(request.path) if state.faults.active() else (None, 0.0)
         if delay:
@@ -263,10 +264,12 @@ def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
     return middleware
 
 
-def _describe(method: str, query: str, headers: Mapping[str, str], raw: bytes) -> dict[str, Any]:
+def _describe(
+    method: str, query: str, headers: Mapping[str, str], raw: bytes | None, size: int
+) -> dict[str, Any]:
     content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
     body: Any = None
-    if raw and len(raw) <= _LOGGED_BODY_LIMIT:
+    if raw:
         if content_type == "application/json":
             try:
                 body = json.loads(raw)
@@ -279,7 +282,7 @@ def _describe(method: str, query: str, headers: Mapping[str, str], raw: bytes) -
         "query": query,
         "headers": {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"},
         "body": body,
-        "size": len(raw),
+        "size": size,
     }
 
 

@@ -63,6 +63,24 @@ async def test_log_and_counters_are_readable_over_http(served) -> None:
     assert await control.log() == []
 
 
+async def test_the_log_describes_requests_when_read_and_keeps_no_big_body(served) -> None:
+    """Entries are described on reading (method, query, headers without the bearer, body);
+    a body over 64 KiB is kept as its size only, so 10,000 big uploads cost no memory."""
+    url, session, state = served
+    headers = {"Authorization": "Bearer secret", "X-Line-Retry-Key": "k1"}
+    async with session.post(url + "/send?x=1", json={"to": "a"}, headers=headers) as r:
+        assert r.status == 200
+    big = b"x" * (100 * 1024)
+    async with session.post(url + "/send", data=big, headers={"Content-Type": "text/plain"}):
+        pass
+    assert all("request" in e for e in state.log._entries)  # nothing described yet
+    small, upload = await SandboxControl(url, session).log(path="/send")
+    assert (small["method"], small["query"], small["body"]) == ("POST", "x=1", {"to": "a"})
+    assert small["headers"]["x-line-retry-key"] == "k1" and "authorization" not in small["headers"]
+    assert (upload["body"], upload["size"]) == (None, len(big))
+    assert all("request" not in e for e in state.log._entries)
+
+
 async def test_error_share_is_deterministic_with_a_seed(served) -> None:
     url, session, _ = served
     control = SandboxControl(url, session)
