@@ -138,50 +138,86 @@ _CLAIM = (
 )
 
 
-async def _next_due(session: AsyncSession, channel: str, now: dt.datetime) -> int | None:
-    found = await execute_core(session, _NEXT_DUE, {"b_channel": channel, "b_now": now})
-    return cast(int | None, found.scalar())
+# A lane's next batch found and claimed in one statement. Whatever `_NEXT_DUE` finds is
+# ready to claim (due, lease run out, broadcast sending: `ready_to_claim` would say "go"),
+# so the separate read, check and claim of `open_attempt` are not needed for it.
+_CLAIM_NEXT_DUE = (
+    _batches.update()
+    .where(_batches.c.id == _NEXT_DUE.scalar_subquery(), _claimable(_NOW))
+    .values(
+        status=BatchStatus.SENDING,
+        lease_token=bindparam("b_token"),
+        lease_until=bindparam("b_until"),
+        attempts=_batches.c.attempts + 1,
+        updated_at=_NOW,
+    )
+    .returning(*_batches.c)
+)
+
+
+async def _claim_next_due(
+    session: AsyncSession, channel: str, now: dt.datetime, token: str, lease_until: dt.datetime
+) -> DeliveryBatch | None:
+    """The channel's next due batch, claimed (None: none is due)."""
+    params = {"b_channel": channel, "b_now": now, "b_token": token, "b_until": lease_until}
+    row = (await execute_core(session, _CLAIM_NEXT_DUE, params)).first()
+    return None if row is None else DeliveryBatch(**row._asdict())
 
 
 async def open_attempt(
     rt: DeliveryRuntime, batch_id: int | None, *, channel: str | None = None
 ) -> Attempt | str | float:
-    """One transaction: read the batch (or find the next due one of `channel`) and its
-    broadcast, decide, claim, load the rows.
+    """One transaction: read the batch and its broadcast, decide, claim, load the rows; or,
+    without `batch_id`, claim the next due batch of `channel` and read its broadcast.
 
     Returns the attempt, a reason to stop ('done', 'paused', 'cancelled', 'missing', 'none'),
     or the seconds to wait before trying again."""
     now = utcnow()
     token = secrets.token_hex(16)
+    lease_until = now + dt.timedelta(seconds=LEASE_S)
     async with rt.db.transaction() as session:
         if batch_id is None:
             assert channel is not None
-            batch_id = await _next_due(session, channel, now)
-            if batch_id is None:
+            batch = await _claim_next_due(session, channel, now, token, lease_until)
+            if batch is None:
                 return "none"
-        batch = await session.get(DeliveryBatch, batch_id)
-        if batch is None:
-            return "missing"
-        broadcast = await session.get(Broadcast, batch.broadcast_id)
-        if broadcast is None:
-            return "missing"
+            broadcast = await session.get(Broadcast, batch.broadcast_id)
+            if broadcast is None:
+                return "missing"
+        else:
+            claimed = await _claim_batch(session, batch_id, now, token, lease_until)
+            if not isinstance(claimed, tuple):
+                return claimed
+            batch, broadcast = claimed
         session.expunge_all()  # plain values from here on: nothing is flushed back
-        verdict = ready_to_claim(batch, broadcast.status, now)
-        if verdict == "cancel":
-            await _cancel(session, batch_id, now)
-            return "cancelled"
-        if verdict != "go":
-            return verdict
-        lease_until = now + dt.timedelta(seconds=LEASE_S)
-        params = {"b_id": batch_id, "b_now": now, "b_token": token, "b_until": lease_until}
-        claimed = (await execute_core(session, _CLAIM, params)).rowcount
-        if not claimed:
-            return 1.0  # another run took it a moment ago
-        batch.attempts += 1
-        rows, inactive = await _load_rows(session, batch_id)
+        rows, inactive = await _load_rows(session, batch.id)
         if inactive:
             await mark_skipped(session, inactive, now, "endpoint_inactive")
     return Attempt(batch, broadcast, token, rows)
+
+
+async def _claim_batch(
+    session: AsyncSession, batch_id: int, now: dt.datetime, token: str, lease_until: dt.datetime
+) -> tuple[DeliveryBatch, Broadcast] | str | float:
+    """A job's own batch: read it and its broadcast, decide (`ready_to_claim`), claim."""
+    batch = await session.get(DeliveryBatch, batch_id)
+    if batch is None:
+        return "missing"
+    broadcast = await session.get(Broadcast, batch.broadcast_id)
+    if broadcast is None:
+        return "missing"
+    session.expunge_all()
+    verdict = ready_to_claim(batch, broadcast.status, now)
+    if verdict == "cancel":
+        await _cancel(session, batch_id, now)
+        return "cancelled"
+    if verdict != "go":
+        return verdict
+    params = {"b_id": batch_id, "b_now": now, "b_token": token, "b_until": lease_until}
+    if not (await execute_core(session, _CLAIM, params)).rowcount:
+        return 1.0  # another run took it a moment ago
+    batch.attempts += 1
+    return batch, broadcast
 
 
 async def keep_lease(rt: DeliveryRuntime, batch_id: int, token: str) -> None:

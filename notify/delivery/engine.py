@@ -328,6 +328,12 @@ async def is_busy(session: AsyncSession, broadcast_id: int) -> bool:
 async def maybe_finish(rt: DeliveryRuntime, broadcast_id: int) -> str | None:
     """Mark the broadcast completed (or failed: nothing sent, something failed) once no
     batch is active and no row waits; returns the new status or None."""
+    async with rt.db.autocommit() as conn:
+        # Most calls find another batch active: one read answers them, without a transaction
+        # (the same read, in READ COMMITTED, as the first one of `is_busy` below).
+        params = {"b_broadcast": broadcast_id}
+        if (await conn.execute(_ACTIVE_BATCH, params)).scalar_one():
+            return None
     async with rt.db.transaction() as session:
         if await is_busy(session, broadcast_id):
             return None
