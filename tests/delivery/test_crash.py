@@ -269,3 +269,36 @@ async def test_the_reconciler_leaves_queued_batches_to_a_running_lane(
     assert await reconcile(rt) == 0
     await lanes.unmark_lane(rt, "fcm")  # the lane stopped (or its entry went stale)
     assert await reconcile(rt) == len(await _batches(db, "fcm")) == 3
+
+
+async def test_lanes_claiming_at_once_never_share_a_batch(
+    db: Database, sandboxes: SandboxHandles, ctx: dict[str, Any]
+) -> None:
+    # A lane's next batch is found and claimed in one statement (FOR UPDATE SKIP LOCKED on
+    # PostgreSQL): twelve claims at once take the ten batches once each and find none left;
+    # a batch of a broadcast that is not sending is never taken.
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(1000)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)  # ten batches of 100 (chunk_size_fcm = 100)
+    rt = runtime(ctx)
+    claims = await asyncio.gather(
+        *(batches.open_attempt(rt, None, channel="fcm") for _ in range(12))
+    )
+    taken = [c for c in claims if isinstance(c, batches.Attempt)]
+    assert sorted(c.batch.id for c in taken) == await _batch_ids(db)
+    assert [c for c in claims if not isinstance(c, batches.Attempt)] == ["none", "none"]
+    assert all(c.batch.attempts == 1 and len(c.rows) == 100 for c in taken)
+
+    paused = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, paused)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Broadcast).where(Broadcast.id == paused).values(status="paused")
+        )
+    assert await batches.open_attempt(rt, None, channel="fcm") == "none"
+
+
+async def _batch_ids(db: Database) -> list[int]:
+    async with db.transaction() as session:
+        ids = await session.execute(select(DeliveryBatch.id).order_by(DeliveryBatch.id))
+    return list(ids.scalars())
