@@ -125,16 +125,16 @@ _NEXT_DUE = (
     .with_for_update(skip_locked=True, of=DeliveryBatch)
 )
 
+# What a claim writes: the batch is sending under this run's lease, one more attempt.
+_CLAIMED = {
+    "status": BatchStatus.SENDING,
+    "lease_token": bindparam("b_token"),
+    "lease_until": bindparam("b_until"),
+    "attempts": _batches.c.attempts + 1,
+    "updated_at": _NOW,
+}
 _CLAIM = (
-    _batches.update()
-    .where(_batches.c.id == bindparam("b_id"), _claimable(_NOW))
-    .values(
-        status=BatchStatus.SENDING,
-        lease_token=bindparam("b_token"),
-        lease_until=bindparam("b_until"),
-        attempts=_batches.c.attempts + 1,
-        updated_at=_NOW,
-    )
+    _batches.update().where(_batches.c.id == bindparam("b_id"), _claimable(_NOW)).values(_CLAIMED)
 )
 
 
@@ -144,13 +144,7 @@ _CLAIM = (
 _CLAIM_NEXT_DUE = (
     _batches.update()
     .where(_batches.c.id == _NEXT_DUE.scalar_subquery(), _claimable(_NOW))
-    .values(
-        status=BatchStatus.SENDING,
-        lease_token=bindparam("b_token"),
-        lease_until=bindparam("b_until"),
-        attempts=_batches.c.attempts + 1,
-        updated_at=_NOW,
-    )
+    .values(_CLAIMED)
     .returning(*_batches.c)
 )
 
