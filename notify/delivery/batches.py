@@ -178,12 +178,12 @@ async def open_attempt(
             broadcast = await session.get(Broadcast, batch.broadcast_id)
             if broadcast is None:
                 return "missing"
+            session.expunge_all()  # plain values from here on: nothing is flushed back
         else:
             claimed = await _claim_batch(session, batch_id, now, token, lease_until)
             if not isinstance(claimed, tuple):
                 return claimed
             batch, broadcast = claimed
-        session.expunge_all()  # plain values from here on: nothing is flushed back
         rows, inactive = await _load_rows(session, batch.id)
         if inactive:
             await mark_skipped(session, inactive, now, "endpoint_inactive")
@@ -200,7 +200,7 @@ async def _claim_batch(
     broadcast = await session.get(Broadcast, batch.broadcast_id)
     if broadcast is None:
         return "missing"
-    session.expunge_all()
+    session.expunge_all()  # plain values: the attempt counted below is never flushed back
     verdict = ready_to_claim(batch, broadcast.status, now)
     if verdict == "cancel":
         await _cancel(session, batch_id, now)
