@@ -144,3 +144,29 @@ async def test_a_refused_chunk_is_dropped_as_it_arrives(
         tracemalloc.stop()
         writer.close()
     assert peak < 4 * 1024 * 1024
+
+
+async def test_pipelined_replies_go_out_when_the_input_waiting_is_only_part_of_a_command(
+    conversation: Conversation,
+) -> None:
+    # Replies to pipelined commands are held while more input waits (RFC 2920 3.2); a
+    # command cut in two by TCP must not keep the answers to the ones before it.
+    codes = await conversation.send(b"EHLO hub.example.jp\r\nNOOP\r\nNOOP\r\nNO", 3)
+    assert codes == [250, 250, 250]
+    assert await conversation.send(b"OP\r\n", 1) == [250]
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "codes"),
+    [
+        (b"NOOP\r\nQUIT\r\nNOOP\r\n", [250, 250, 221]),
+        (b"NOOP\r\nBDAT\r\nNOOP\r\n", [250, 250, 501]),
+        (b"NOOP\r\n" + b"BOGUS\r\n" * 5 + b"NOOP\r\n", [250, 250] + [500] * 4 + [502]),
+    ],
+    ids=["quit", "bdat-without-size", "bogus-commands"],
+)
+async def test_replies_held_for_a_pipeline_are_sent_before_a_hang_up(
+    conversation: Conversation, pipeline: bytes, codes: list[int]
+) -> None:
+    assert await conversation.send(b"EHLO hub.example.jp\r\n" + pipeline, len(codes)) == codes
+    assert await asyncio.wait_for(conversation.reader.read(), 5) == b""  # then the hang-up
