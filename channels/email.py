@@ -10,6 +10,8 @@ the problem is policy or the system, not the mailbox), 4xx is transient.
 from __future__ import annotations
 
 import asyncio
+import functools
+import socket
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
@@ -22,6 +24,11 @@ from channels.smtp_session import SmtpSession
 from notify.errors import InvalidInput, PermanentChannelError, TransientChannelError
 
 TlsMode = Literal["none", "starttls", "tls"]
+
+
+@functools.cache
+def _machine_fqdn() -> str:
+    return socket.getfqdn()
 
 
 class EmailChannel:
@@ -45,8 +52,10 @@ class EmailChannel:
         tls: TlsMode = "none",
         timeout_s: float = 30.0,
         connections: int = 1,
+        helo_name: str = "",
     ) -> None:
         self._host, self._port, self._tls = host, port, tls
+        self._helo_name = helo_name  # "" → this machine's FQDN
         self._username, self._password = username, password
         self._timeout = timeout_s
         self._connections = max(1, connections)
@@ -54,9 +63,13 @@ class EmailChannel:
 
     async def _connect(self) -> SmtpSession:
         """A session ready for messages: connected, EHLO said, TLS and login done."""
+        if not self._helo_name:
+            # aiosmtplib would ask the resolver for every connection, i.e. every batch.
+            self._helo_name = await asyncio.to_thread(_machine_fqdn)
         client = aiosmtplib.SMTP(
             hostname=self._host,
             port=self._port,
+            local_hostname=self._helo_name,
             timeout=self._timeout,
             use_tls=self._tls == "tls",
             start_tls=self._tls == "starttls",

@@ -52,6 +52,7 @@ def _email(settings: Settings) -> Channel | None:
         password=settings.smtp_password,
         tls=settings.smtp_tls,
         connections=settings.smtp_connections,
+        helo_name=settings.smtp_helo_name,
     )
 
 

@@ -60,6 +60,9 @@ _Prepared = tuple[int, str, bytes, bytes, bytes]
 
 
 def _crlf(message: bytes) -> bytes:
+    crlf = message.count(b"\r\n")
+    if crlf == message.count(b"\n") == message.count(b"\r") and message.endswith(b"\r\n"):
+        return message  # the hub's own mails are CRLF already: three counts beat a rewrite
     message = _LINE_ENDINGS.sub(b"\r\n", message)
     return message if message.endswith(b"\r\n") else message + b"\r\n"
 

@@ -68,6 +68,9 @@ class Settings(BaseModel):
     smtp_password: str = ""
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_connections: int = 4  # parallel SMTP sessions per email batch (one batch in flight)
+    # The name said in EHLO; receiving servers check it against the sending address's
+    # reverse DNS. "" → this machine's FQDN, looked up once per process.
+    smtp_helo_name: str = Field(default="", pattern=r"^[A-Za-z0-9.:\[\]-]*$", max_length=255)
     mail_from: str = "city-info@example.jp"
     email_confirm_ttl_s: int = 3 * 24 * 3600
 

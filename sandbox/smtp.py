@@ -58,6 +58,7 @@ class StoredMessage:
     raw: bytes
     received_at: float
     kind: str = "message"  # "message" | "dsn"
+    helo: str = ""  # the name the client gave in EHLO/HELO (a real MTA's Received: from)
 
     def summary(self) -> dict[str, Any]:
         headers = BytesHeaderParser(policy=default_policy).parsebytes(self.raw)
@@ -69,6 +70,7 @@ class StoredMessage:
             "size": len(self.raw),
             "subject": str(headers.get("Subject", "")),
             "received_at": self.received_at,
+            "helo": self.helo,
         }
 
 
@@ -82,8 +84,12 @@ class Mailbox:
     dsn_bounces: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def keep(self, mail_from: str, rcpt_tos: list[str], raw: bytes, kind: str) -> StoredMessage:
-        stored = StoredMessage(next(self._ids), mail_from, tuple(rcpt_tos), raw, time.time(), kind)
+    def keep(
+        self, mail_from: str, rcpt_tos: list[str], raw: bytes, kind: str, helo: str = ""
+    ) -> StoredMessage:
+        stored = StoredMessage(
+            next(self._ids), mail_from, tuple(rcpt_tos), raw, time.time(), kind, helo
+        )
         self.messages.append(stored)
         while len(self.messages) > self.maxlen:
             self.messages.popleft()
@@ -340,7 +346,9 @@ class SandboxHandler:
         if (failed := await self._fault("DATA")) is not None:
             return failed
         raw = envelope.original_content or b""
-        stored = self.mailbox.keep(envelope.mail_from or "", envelope.rcpt_tos, raw, "message")
+        stored = self.mailbox.keep(
+            envelope.mail_from or "", envelope.rcpt_tos, raw, "message", session.host_name or ""
+        )
         self.state.counters.add_many("delivered", envelope.rcpt_tos)
         self.state.log.add(
             {

@@ -182,6 +182,18 @@ async def test_striped_connections(smtp, smtp_control) -> None:
     assert counters["delivered"]["by_recipient"] == {a: 1 for a in addresses}
 
 
+async def test_ehlo_says_the_configured_name_or_this_machines(smtp) -> None:
+    await make_channel(smtp, helo_name="mail1.city.example.jp", connections=2).send_batch(
+        residents("a@example.jp", "b@example.jp"), MESSAGE, CONTEXT
+    )
+    await make_channel(smtp).send_batch(residents("c@example.jp"), MESSAGE, CONTEXT)
+    assert [m.summary()["helo"] for m in smtp.mailbox.messages] == [
+        "mail1.city.example.jp",
+        "mail1.city.example.jp",
+        socket.getfqdn(),
+    ]
+
+
 async def test_temporary_failures_are_transient(smtp, smtp_control) -> None:
     # Refused at RCPT: with PIPELINING the DATA sent along is refused too, and the
     # session is reset for the next message.

@@ -5,6 +5,8 @@ DATA go ahead anyway, or hangs up."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -347,6 +349,17 @@ async def test_an_internationalised_address_asks_for_smtputf8(scripted) -> None:
 
 def test_the_data_payload_ends_with_the_dot_and_doubles_leading_dots() -> None:
     assert wire_data(b"a\r\n.b\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
+
+
+@pytest.mark.parametrize("length", range(1, 7))
+def test_every_mix_of_line_endings_becomes_crlf(length: int) -> None:
+    # Every string of these bytes up to six long: the CRLF-already shortcut and the rewrite
+    # must agree with the rule "each CRLF, lone LF and lone CR is one line end".
+    for parts in itertools.product((b"a", b"\r", b"\n", b"\r\n"), repeat=length):
+        message = b"".join(parts)
+        lines = re.split(rb"\r\n|\n|\r", message)
+        expected = b"\r\n".join(lines if lines[-1] else lines[:-1]) + b"\r\n"
+        assert wire_data(message) == expected + b".\r\n", message
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from notify.errors import ConfigError
 from notify.settings import Settings
 
 
@@ -49,6 +51,12 @@ async def test_openapi_document_is_valid(client: TestClient[Any, Any]) -> None:
     doc = await resp.json()
     validate(doc)
     assert "/healthz" in doc["paths"]
+
+
+@pytest.mark.parametrize("name", ["mail.city.example.jp x", "mail\r\nRSET", "é.example.jp"])
+def test_an_ehlo_name_that_is_not_a_host_name_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="smtp_helo_name"):
+        Settings.from_env({"HUB_SMTP_HELO_NAME": name})
 
 
 def test_settings_from_env_reads_only_known_names() -> None:
