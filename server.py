@@ -29,6 +29,7 @@ from notify.web.api import ApiRoutes
 from notify.web.errors import error_middleware
 from notify.web.keys import AREAS, CITY, DB, REDIS, SETTINGS
 from notify.web.openapi import OPENAPI_DOC, build_openapi
+from notify.web.serve import serve
 
 API_TABLES: Sequence[ApiRoutes] = (
     system_api.routes,
@@ -105,7 +106,7 @@ def main() -> None:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
         settings = settings.model_copy(update={"redis_url": embedded.start()})
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port)
+        serve(create_app(settings), host=settings.host, port=settings.port)
     finally:
         if embedded:
             embedded.stop()

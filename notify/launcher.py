@@ -17,8 +17,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from notify.settings import REPO_ROOT, Settings
 
 log = logging.getLogger("notify.launcher")
@@ -64,6 +62,7 @@ def run_hub(settings: Settings, *, residents: int = 10_000, workers: int = 1) ->
                 settings.data_dir / f"worker-{index}.log",
             )
         _print_banner(settings, demo_logins)
+        from notify.web.serve import serve
         from server import create_app
 
         app = create_app(settings)
@@ -71,13 +70,7 @@ def run_hub(settings: Settings, *, residents: int = 10_000, workers: int = 1) ->
             from notify import demo_app
 
             demo_app.attach(app, settings)  # the demo's phones open some of the pushes
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            handle_signals=True,
-        )
+        serve(app, host=settings.host, port=settings.port, print=None)
 
 
 def _start_child(

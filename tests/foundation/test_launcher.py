@@ -52,8 +52,13 @@ def test_demo_hub_starts_from_nothing_and_stops_cleanly(tmp_path: Path) -> None:
         opens = _wait_for_opens(tmp_path / "data" / "hub.db", deadline=time.monotonic() + 30)
         assert set(opens) == {"fcm", "email"} and all(opens.values()), opens
     finally:
+        # Ctrl-C reaches the whole group, and `make demo` forwards a SIGTERM of its own.
         os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
     assert f"http://127.0.0.1:{port}/" in output  # the banner prints the URL
     assert "demo-password" in output
     # Every child (Redis, sandbox, worker) went away with the hub.
