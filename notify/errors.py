@@ -44,6 +44,9 @@ class NotFound(HubError):
     code = "not_found"
 
 
+BROADCAST_NOT_FOUND = "配信が見つかりません / broadcast not found"
+
+
 class Conflict(HubError):
     """A state transition or uniqueness rule forbids the request."""
 

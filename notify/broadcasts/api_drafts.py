@@ -27,9 +27,9 @@ from notify.broadcasts.schemas import (
 )
 from notify.compose.content import Content, parse_content
 from notify.db import utcnow
-from notify.errors import InvalidInput
+from notify.errors import BROADCAST_NOT_FOUND, InvalidInput
 from notify.models import AuditEntry, Broadcast
-from notify.web.api import Call
+from notify.web.api import Call, path_id
 from notify.web.keys import CITY, DB
 from segments.rules import parse_rule
 
@@ -37,7 +37,7 @@ ID = "/api/broadcasts/{id:\\d+}"
 
 
 def broadcast_id(call: Call[Any, Any]) -> int:
-    return int(call.path["id"])
+    return path_id(call.path["id"], BROADCAST_NOT_FOUND)
 
 
 @routes.get(

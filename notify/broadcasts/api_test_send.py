@@ -18,7 +18,7 @@ from notify.broadcasts.schemas import TestEndpointIn, TestEndpointOut, TestSendO
 from notify.broadcasts.tables import StaffTestEndpoint
 from notify.broadcasts.test_send import send_tests
 from notify.errors import Conflict, InvalidInput, NotFound
-from notify.web.api import Call
+from notify.web.api import Call, path_id
 from notify.web.keys import CITY, DB, SETTINGS
 
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
@@ -109,7 +109,10 @@ async def add_test_endpoint(
 async def remove_test_endpoint(request: web.Request, call: Call[None, None]) -> None:
     assert call.principal is not None
     async with request.app[DB].transaction() as session:
-        row = await session.get(StaffTestEndpoint, int(call.path["endpoint_id"]))
+        row = await session.get(
+            StaffTestEndpoint,
+            path_id(call.path["endpoint_id"], "テスト宛先がありません / no such test endpoint"),
+        )
         if row is None or row.staff_id != call.principal.staff_id:
             raise NotFound(
                 "テスト送信先がありません / no such test endpoint",

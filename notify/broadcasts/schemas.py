@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from notify.compose.content import Content
+from notify.web.api import MAX_ID
 from segments.rules import EVERYONE, Rule
 
 ChannelName = Literal["line", "fcm", "email"]
@@ -26,6 +27,9 @@ Status = Literal[
 ]
 
 
+MAX_VERSION = 2**31 - 1  # broadcasts.version is an INTEGER column
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,7 +46,9 @@ class BroadcastIn(_In):
 
 
 class BroadcastPatch(_In):
-    version: int = Field(ge=1, description="the version being edited (409 when stale)")
+    version: int = Field(
+        ge=1, le=MAX_VERSION, description="the version being edited (409 when stale)"
+    )
     title: str | None = Field(default=None, min_length=1, max_length=200)
     priority: Priority | None = None
     topic: str | None = Field(default=None, max_length=32)
@@ -100,11 +106,11 @@ class BroadcastList(BaseModel):
 class ListQuery(_In):
     status: Status | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class VersionIn(_In):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class ApproveIn(VersionIn):
@@ -120,7 +126,7 @@ class ScheduleIn(VersionIn):
 
 
 class CancelIn(_In):
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     reason: str | None = Field(default=None, max_length=2000)
 
 

@@ -14,7 +14,8 @@ from notify.console import actions
 from notify.console.broadcast_pages import ID, detail_page
 from notify.console.pages import Viewer, back_to, console_page
 from notify.delivery import control
-from notify.errors import HubError, InvalidInput
+from notify.errors import BROADCAST_NOT_FOUND, HubError, InvalidInput
+from notify.web.api import path_id
 from notify.web.keys import CITY, DB, REDIS
 
 routes = web.RouteTableDef()
@@ -31,7 +32,7 @@ def _action(path: str, *roles: str, notice: str) -> Callable[[Action], Action]:
         @routes.post(ID + path)
         @console_page(*roles)
         async def handle(request: web.Request, viewer: Viewer) -> web.StreamResponse:
-            broadcast_id = int(request.match_info["id"])
+            broadcast_id = path_id(request.match_info["id"], BROADCAST_NOT_FOUND)
             version = viewer.field("version")
             try:
                 await run(request, viewer, broadcast_id, int(version) if version.isdigit() else 0)

@@ -24,8 +24,9 @@ from notify.console.permissions import allowed_actions, review_refusal
 from notify.console.previews import build_previews
 from notify.console.reach import reach_for
 from notify.console.test_endpoints import own_test_endpoints
-from notify.errors import HubError, NotFound
+from notify.errors import BROADCAST_NOT_FOUND, HubError, NotFound
 from notify.models import Role
+from notify.web.api import path_id
 from notify.web.keys import CITY, DB, SETTINGS
 
 routes = web.RouteTableDef()
@@ -33,7 +34,7 @@ ID = "/console/broadcasts/{id:\\d+}"
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return path_id(request.match_info["id"], BROADCAST_NOT_FOUND)
 
 
 @routes.get("/console/broadcasts")

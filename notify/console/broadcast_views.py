@@ -13,7 +13,7 @@ from notify.city import CityConfig
 from notify.console.segment_form import form_from_rule
 from notify.db import Database
 from notify.delivery import control
-from notify.errors import NotFound
+from notify.errors import BROADCAST_NOT_FOUND, NotFound
 from notify.models import Broadcast, StaffUser
 from segments.rules import describe, parse_rule
 
@@ -85,7 +85,7 @@ async def load_broadcast(db: Database, broadcast_id: int, city: CityConfig) -> B
     async with db.sessionmaker() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
         if broadcast is None:
-            raise NotFound("配信が見つかりません / broadcast not found")
+            raise NotFound(BROADCAST_NOT_FOUND)
         ids = {
             i for i in (broadcast.created_by, broadcast.submitted_by, broadcast.approved_by) if i
         }

@@ -23,6 +23,7 @@ from notify.mode.schemas import DismissIn, EmergencyIn, SwitchIn
 from notify.mode.status import mode_status, proposal_out
 from notify.mode.switch import latest_switches, request_switch
 from notify.models import Role
+from notify.web.api import path_id
 from notify.web.errors import invalid_from_validation
 from notify.web.keys import REDIS
 
@@ -153,7 +154,8 @@ async def sync(request: web.Request, viewer: Viewer) -> web.StreamResponse:
 @routes.post("/console/mode/proposals/{id:\\d+}/{decision:accept|dismiss}")
 @console_page(Role.DISASTER)
 async def decide(request: web.Request, viewer: Viewer) -> web.StreamResponse:
-    rt, proposal_id = runtime(request), int(request.match_info["id"])
+    rt = runtime(request)
+    proposal_id = path_id(request.match_info["id"], "提案がありません / no such proposal")
     try:
         if request.match_info["decision"] == "accept":
             await proposals.accept(

@@ -17,13 +17,14 @@ from pydantic import ValidationError
 from notify.console.charts import bar_chart, line_chart
 from notify.console.i18n import CHANNEL_LABELS, label
 from notify.console.pages import Viewer, console_page
-from notify.errors import NotFound
+from notify.errors import BROADCAST_NOT_FOUND, NotFound
 from notify.models import Role
 from notify.stats.api import RangeQuery
 from notify.stats.growth import follower_growth
 from notify.stats.report import DEFINITIONS, combined
 from notify.stats.schemas import Figures
 from notify.stats.service import broadcast_stats, city_zone, summaries_between
+from notify.web.api import path_id
 from notify.web.errors import invalid_from_validation
 from notify.web.keys import CITY, DB
 
@@ -138,9 +139,10 @@ async def stats_overview(request: web.Request, viewer: Viewer) -> web.StreamResp
 async def stats_detail(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     city = request.app[CITY]
     async with request.app[DB].sessionmaker() as session:
-        stats = await broadcast_stats(session, city, int(request.match_info["id"]))
+        broadcast_id = path_id(request.match_info["id"], BROADCAST_NOT_FOUND)
+        stats = await broadcast_stats(session, city, broadcast_id)
     if stats is None:
-        raise NotFound("配信が見つかりません / broadcast not found")
+        raise NotFound(BROADCAST_NOT_FOUND)
 
     def ward_name(code: str | None) -> str:
         ward = city.ward(code or "")

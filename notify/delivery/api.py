@@ -8,9 +8,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from notify.delivery import control
-from notify.errors import NotFound
+from notify.errors import BROADCAST_NOT_FOUND
 from notify.models import Role
-from notify.web.api import ApiRoutes, Call
+from notify.web.api import ApiRoutes, Call, path_id
 from notify.web.keys import DB, REDIS
 
 routes = ApiRoutes("delivery")
@@ -42,10 +42,7 @@ class DeliveryProgress(BaseModel):
 
 
 def _broadcast_id(call: Call[None, None]) -> int:
-    raw = call.path.get("broadcast_id", "")
-    if not raw.isdigit():
-        raise NotFound("配信が見つかりません / broadcast not found")
-    return int(raw)
+    return path_id(call.path.get("broadcast_id", ""), BROADCAST_NOT_FOUND)
 
 
 @routes.get(

@@ -18,7 +18,7 @@ from notify.db import Database, utcnow
 from notify.delivery.engine import CANCELLED, PAUSED, SENDING
 from notify.delivery.queue import PLAN, plan_job_id
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun, DeliveryStatus
-from notify.errors import Conflict, NotFound
+from notify.errors import BROADCAST_NOT_FOUND, Conflict, NotFound
 from notify.models import Broadcast
 from notify.web.auth import Principal
 
@@ -29,7 +29,7 @@ async def progress(db: Database, broadcast_id: int) -> dict[str, object]:
     async with db.transaction() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
         if broadcast is None:
-            raise NotFound("配信が見つかりません / broadcast not found")
+            raise NotFound(BROADCAST_NOT_FOUND)
         run = await session.get(DeliveryRun, broadcast_id)
         rows = await session.execute(
             select(Delivery.channel, Delivery.status, func.count())
@@ -88,7 +88,7 @@ async def _transition(
                 await session.execute(select(Broadcast.status).where(Broadcast.id == broadcast_id))
             ).scalar_one_or_none()
             if current is None:
-                raise NotFound("配信が見つかりません / broadcast not found")
+                raise NotFound(BROADCAST_NOT_FOUND)
             raise Conflict(
                 f"この配信は「{current}」のため操作できません / "
                 f"cannot {action} a broadcast that is {current}"

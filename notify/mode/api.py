@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from notify.errors import InvalidInput, NotFound
+from notify.errors import InvalidInput
 from notify.mode import proposals
 from notify.mode.emergency import send_emergency
 from notify.mode.jma_feed import ingest
@@ -41,7 +41,7 @@ from notify.mode.status import mode_status, proposal_out, public_mode, switch_ou
 from notify.mode.switch import request_switch
 from notify.mode.tables import ModeMenu
 from notify.models import Broadcast, Role
-from notify.web.api import ApiRoutes, Call
+from notify.web.api import ApiRoutes, Call, path_id
 from notify.web.auth import require_staff
 from notify.web.keys import AREAS, CITY, DB, REDIS, SETTINGS
 
@@ -222,9 +222,7 @@ async def get_proposals(request: web.Request, call: Call[None, ProposalQuery]) -
 
 def _proposal_id(call: Call[Any, Any]) -> int:
     raw = call.path["id"]
-    if not raw.isdigit():
-        raise NotFound(f"提案 {raw} はありません / no proposal {raw}")
-    return int(raw)
+    return path_id(raw, f"提案 {raw[:40]} はありません / no proposal {raw[:40]}")
 
 
 @routes.post(

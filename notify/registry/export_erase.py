@@ -12,6 +12,7 @@ data: the random public id (which then points at nothing), counts, and the staff
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any, Literal
 
 from aiohttp import web
@@ -74,10 +75,20 @@ class ResidentExport(BaseModel):
     exported_at: dt.datetime
 
 
+def _is_public_id(raw: str) -> bool:
+    try:
+        return str(uuid.UUID(raw)) == raw
+    except ValueError:
+        return False
+
+
 async def _resident(session: AsyncSession, public_id: str) -> Resident:
-    resident = (
-        await session.execute(select(Resident).where(Resident.public_id == public_id))
-    ).scalar_one_or_none()
+    resident = None
+    # Public ids are canonical UUIDs; anything else (a NUL byte, which PostgreSQL refuses
+    # with an error, among them) names no one.
+    if _is_public_id(public_id):
+        query = select(Resident).where(Resident.public_id == public_id)
+        resident = (await session.execute(query)).scalar_one_or_none()
     if resident is None:
         raise NotFound("登録が見つかりません / resident not found")
     return resident

@@ -8,7 +8,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from notify.errors import Conflict, Forbidden, InvalidInput, NotFound
+from notify.errors import BROADCAST_NOT_FOUND, Conflict, Forbidden, InvalidInput, NotFound
 from notify.models import Broadcast, Role
 from notify.stats import metrics, tracking
 from notify.stats.csv_report import report_rows, to_csv
@@ -18,7 +18,7 @@ from notify.stats.proxies import is_privacy_proxy
 from notify.stats.schemas import BroadcastStats, BroadcastSummary, Growth
 from notify.stats.service import broadcast_stats, city_zone, summaries_between
 from notify.stats.tables import OpenKind
-from notify.web.api import ApiRoutes, Call
+from notify.web.api import ApiRoutes, Call, path_id
 from notify.web.keys import CITY, DB, SETTINGS
 
 routes = ApiRoutes("stats")
@@ -62,7 +62,7 @@ async def report_app_open(request: web.Request, call: Call[AppOpenIn, None]) -> 
         raise Forbidden("開封報告の署名が不正です / open report reference is not valid")
     async with request.app[DB].transaction() as session:
         if not await broadcast_exists(session, pair.broadcast_id):
-            raise NotFound("配信が見つかりません / broadcast not found")
+            raise NotFound(BROADCAST_NOT_FOUND)
         if pair.endpoint_id == tracking.ANY_DEVICE and not await was_targeted(
             session, pair.broadcast_id, device, "fcm"
         ):
@@ -184,9 +184,10 @@ async def list_broadcast_stats(
 )
 async def get_broadcast_stats(request: web.Request, call: Call[None, None]) -> BroadcastStats:
     async with request.app[DB].sessionmaker() as session:
-        stats = await broadcast_stats(session, request.app[CITY], int(call.path["broadcast_id"]))
+        broadcast_id = path_id(call.path["broadcast_id"], BROADCAST_NOT_FOUND)
+        stats = await broadcast_stats(session, request.app[CITY], broadcast_id)
     if stats is None:
-        raise NotFound("配信が見つかりません / broadcast not found")
+        raise NotFound(BROADCAST_NOT_FOUND)
     return stats
 
 

@@ -23,7 +23,7 @@ from typing import Any, Generic, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from notify.errors import HubError, InvalidInput
+from notify.errors import HubError, InvalidInput, NotFound
 from notify.web.auth import Principal, require_device, require_staff
 from notify.web.errors import fields_from_validation
 
@@ -200,6 +200,17 @@ async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel
         raise InvalidInput(
             "入力内容に誤りがあります / invalid input", fields=fields_from_validation(exc)
         ) from exc
+
+
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names nothing
+
+
+def path_id(raw: str, not_found: str) -> int:
+    """The numeric id in a path segment. Anything else (letters, other scripts' digits, a
+    number past BIGINT, which the database would refuse with an error) names nothing: 404."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_ID:
+        return int(raw)
+    raise NotFound(not_found)
 
 
 class UnsupportedMediaType(HubError):

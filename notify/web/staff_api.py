@@ -19,7 +19,7 @@ from notify.db import utcnow
 from notify.errors import Conflict, NotFound
 from notify.models import Role, StaffToken, StaffUser
 from notify.staff import check_roles, create_staff, hash_password, issue_token
-from notify.web.api import ApiRoutes, Call
+from notify.web.api import ApiRoutes, Call, path_id
 from notify.web.keys import DB
 
 routes = ApiRoutes("staff")
@@ -81,10 +81,14 @@ def _out(user: StaffUser) -> StaffOut:
     )
 
 
+_NO_STAFF = "職員が見つかりません / no such staff user"
+_NO_TOKEN = "トークンがありません / no such token"
+
+
 async def _user(session: AsyncSession, call: Call[Any, Any]) -> StaffUser:
-    user = await session.get(StaffUser, int(call.path["staff_id"]))
+    user = await session.get(StaffUser, path_id(call.path["staff_id"], _NO_STAFF))
     if user is None:
-        raise NotFound("職員が見つかりません / no such staff user", fields={"staff_id": "unknown"})
+        raise NotFound(_NO_STAFF, fields={"staff_id": "unknown"})
     return user
 
 
@@ -213,9 +217,9 @@ async def revoke_token(request: web.Request, call: Call[None, None]) -> None:
     assert call.principal is not None
     async with request.app[DB].transaction() as session:
         user = await _user(session, call)
-        token = await session.get(StaffToken, int(call.path["token_id"]))
+        token = await session.get(StaffToken, path_id(call.path["token_id"], _NO_TOKEN))
         if token is None or token.staff_id != user.id:
-            raise NotFound("トークンがありません / no such token", fields={"token_id": "unknown"})
+            raise NotFound(_NO_TOKEN, fields={"token_id": "unknown"})
         if token.revoked_at is None:
             token.revoked_at = utcnow()
             audit.record(
