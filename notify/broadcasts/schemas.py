@@ -150,7 +150,9 @@ class ReachOut(BaseModel):
 
 class PreviewIn(_In):
     language: str = Field(default="ja", pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
-    resident_id: int | None = Field(default=None, description="default: first in the segment")
+    resident_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="default: first in the segment"
+    )
     ward_code: str | None = Field(default=None, pattern=r"^\d{6}$")
 
 

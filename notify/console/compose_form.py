@@ -109,7 +109,7 @@ def form_from_post(form: Any, city: CityConfig) -> ComposeForm:
     if advanced:
         try:
             segment.advanced = json.loads(advanced)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InvalidInput("配信対象が不正です / invalid segment") from exc
     return ComposeForm(
         title=one("title"),

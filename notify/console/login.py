@@ -83,6 +83,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     except CsrfRefused as exc:
         return _login_page(request, error=pick(exc.message, lang), status=403)
     login = str(form.get("login", "")).strip()[:64]
+    if "\x00" in login:  # no login holds one, and PostgreSQL cannot compare with it
+        login = ""
     password = str(form.get("password", ""))[:1024]
     result = await authenticate(request.app[DB], login, password)
     if result.staff is None:

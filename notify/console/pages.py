@@ -27,6 +27,7 @@ from notify.errors import Forbidden, HubError
 from notify.mode.state import current_mode
 from notify.models import Role, StaffUser
 from notify.web.auth import Principal
+from notify.web.errors import refuse_nul
 from notify.web.keys import CITY, DB
 
 NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -152,6 +153,7 @@ def console_page(*roles: str) -> Callable[[PageHandler], Callable[[web.Request],
                 if request.method not in SAFE_METHODS:
                     viewer.form = await request.post()
                     check_form(request, _str(viewer.form.get(CSRF_FIELD)), state.csrf_token)
+                    refuse_nul(viewer.form, "form")
                 return await handler(request, viewer)
             except HubError as exc:
                 return error_page(request, viewer, exc)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import re
 from typing import Any
@@ -42,7 +41,7 @@ from notify.models import (
 from notify.registry.profile import create_resident, new_endpoint_token
 from notify.registry.routing import routes
 from notify.registry.store import find_endpoint, in_transaction
-from notify.web.api import BadJson, Call
+from notify.web.api import Call, read_json
 from notify.web.errors import fields_from_validation
 from notify.web.keys import DB, SETTINGS
 
@@ -102,11 +101,9 @@ class WebhookResult(BaseModel):
 
 
 def parse_body(raw: bytes) -> list[LineEvent]:
+    data = read_json(raw)
     try:
-        data = json.loads(raw)
         body = WebhookBody.model_validate(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadJson(f"JSON を読めません / malformed JSON: {exc}") from exc
     except ValidationError as exc:
         raise InvalidInput(
             "Webhook の形式が不正です / malformed webhook body",

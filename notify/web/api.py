@@ -25,7 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from notify.errors import HubError, InvalidInput, NotFound
 from notify.web.auth import Principal, require_device, require_staff
-from notify.web.errors import fields_from_validation
+from notify.web.errors import fields_from_validation, refuse_nul
 
 AuthKind = Literal["public", "staff", "device"]
 B = TypeVar("B")
@@ -176,6 +176,7 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
             continue
         is_list = "list" in str(info.annotation) or "tuple" in str(info.annotation)
         data[key] = values if is_list else values[-1]
+    refuse_nul(data, "query")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -189,11 +190,7 @@ async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel
         raise UnsupportedMediaType(
             "Content-Type は application/json にしてください / expected JSON"
         )
-    raw = await request.read()
-    try:
-        data = json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadJson(f"JSON を読めません / malformed JSON: {exc}") from exc
+    data = read_json(await request.read() or b"null")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -221,6 +218,17 @@ class UnsupportedMediaType(HubError):
 class BadJson(HubError):
     status = 400
     code = "malformed_json"
+
+
+def read_json(raw: bytes) -> Any:
+    """JSON from outside: BadJson (400) for anything else, including arrays nested deeper
+    than the parser's recursion limit (json.loads raises RecursionError for those)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise BadJson(f"JSON を読めません / malformed JSON: {str(exc)[:200]}") from exc
+    refuse_nul(data)
+    return data
 
 
 def all_endpoints(tables: Sequence[ApiRoutes]) -> list[Endpoint]:

@@ -9,7 +9,7 @@ generic 500 body.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -50,6 +50,38 @@ def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidIn
     return InvalidInput(
         "入力内容に誤りがあります / invalid input", fields=fields_from_validation(exc, prefix)
     )
+
+
+NUL_REFUSED = "NUL 文字は使えません / NUL characters are not allowed"
+
+
+def refuse_nul(values: object, where: str = "body") -> None:
+    """InvalidInput naming the first string (or key) in `values` that holds a NUL character.
+
+    PostgreSQL cannot store U+0000 in text and answers an error, so input carrying one is
+    refused at the door, with its place, instead of failing halfway through a request."""
+    place = _nul_place(values, "")
+    if place is not None:
+        raise InvalidInput(NUL_REFUSED, fields={place or where: NUL_REFUSED})
+
+
+def _nul_place(value: object, place: str) -> str | None:
+    if isinstance(value, str):
+        return place if "\x00" in value else None
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[object, object]] = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        inner = f"{place}.{key}" if place else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return place
+        found = _nul_place(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 @web.middleware

@@ -53,7 +53,7 @@ def _properties(op_spec: dict[str, Any], contract: ContractClient) -> list[str]:
 async def test_no_hostile_request_gets_a_server_error(
     client: TestClient[Any, Any], contract: ContractClient, staff_headers: H
 ) -> None:
-    admin = staff_headers["admin"]
+    admin = {**staff_headers["admin"], "Content-Type": "application/json"}
     failures: list[str] = []
 
     async def probe(op: Operation, path: str, **kwargs: Any) -> None:
@@ -86,3 +86,61 @@ async def test_no_hostile_request_gets_a_server_error(
         for prop, value in itertools.product(_properties(op.spec, contract), WRONG_VALUES):
             await probe(op, path, data=json.dumps({prop: value}))
     assert not failures, "\n".join(failures[:40])
+
+
+def _leaf_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [prefix] + [p for k, v in value.items() for p in _leaf_paths(v, (*prefix, k))]
+    if isinstance(value, list):
+        return [prefix] + [p for i, v in enumerate(value) for p in _leaf_paths(v, (*prefix, i))]
+    return [prefix]
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+async def test_a_valid_broadcast_with_any_one_value_made_wrong_gets_no_server_error(
+    client: TestClient[Any, Any], contract: ContractClient, staff_headers: H
+) -> None:
+    """Every value inside a real broadcast body (segment rules, content, ages…), one at a
+    time, replaced by a value of the wrong type, size or range."""
+    admin = {**staff_headers["admin"], "Content-Type": "application/json"}
+    draft = await contract.expect(201, "POST", "/api/broadcasts", headers=admin, json_body=DRAFT)
+    unsaved = {k: DRAFT[k] for k in ("content", "channels", "title")}
+    reach = {"segment": DRAFT["segment"], "channels": ["line", "email"], "topic": "childcare"}
+    targets = [
+        ("POST", "/api/broadcasts", DRAFT),
+        ("PATCH", f"/api/broadcasts/{draft['id']}", {**DRAFT, "version": 1}),
+        ("POST", "/api/broadcasts/preview", unsaved),
+        ("POST", "/api/segments/reach", reach),
+    ]
+    failures: list[str] = []
+    for method, path, body in targets:
+        for where, wrong in itertools.product(_leaf_paths(body)[1:], WRONG_VALUES):
+            sent = json.dumps(_replaced(body, where, wrong))
+            async with client.request(method, path, headers=admin, data=sent) as response:
+                if response.status >= 500:
+                    failures.append(f"{method} {path} {where} = {wrong!r:.40} → {response.status}")
+    assert not failures, "\n".join(failures[:40])
+
+
+async def test_a_nul_character_is_refused_where_it_is(
+    client: TestClient[Any, Any], staff_headers: H
+) -> None:
+    body = json.loads(json.dumps(DRAFT))
+    body["content"]["ja"]["title"] = "健診\u0000"
+    response = await client.post("/api/broadcasts", json=body, headers=staff_headers["pr"])
+    assert response.status == 422
+    assert (await response.json())["error"]["fields"] == {
+        "content.ja.title": "NUL 文字は使えません / NUL characters are not allowed"
+    }
+    response = await client.get(
+        "/api/broadcasts", params={"status": "draft\u0000"}, headers=staff_headers["pr"]
+    )
+    assert response.status == 422
+    assert "status" in (await response.json())["error"]["fields"]

@@ -113,14 +113,3 @@ async def test_bad_range_is_named(console: Console) -> None:
 async def test_disaster_staff_cannot_read_statistics_pages(console: Console) -> None:
     await console.sign_in("disaster")
     await console.get_html("/console/stats", status=403)
-
-
-async def test_an_id_past_bigint_is_not_found_not_an_error(console: Console) -> None:
-    # The database refuses such a number with an error; the page says "not found".
-    csrf = await console.sign_in("admin")
-    huge = "9" * 23
-    for path in (f"/console/stats/{huge}", f"/console/broadcasts/{huge}"):
-        await console.get_html(path, status=404)
-    await console.post_form(
-        f"/console/mode/proposals/{huge}/accept", {"csrf_token": csrf}, status=404
-    )

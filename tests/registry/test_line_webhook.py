@@ -157,7 +157,11 @@ async def test_malformed_bodies_are_4xx_and_store_nothing(
     follow = unique_ids(only(fixture_body, "follow"))
     bad_event = copy.deepcopy(follow)
     bad_event["events"].append({"type": ["follow"], "webhookEventId": "zz"})
+    nul_event = copy.deepcopy(follow)
+    nul_event["events"][0]["webhookEventId"] = "01H\x00"  # PostgreSQL cannot store U+0000
     cases: list[tuple[bytes, int]] = [
+        (b"[" * 100_000 + b"]" * 100_000, 400),  # deeper than the parser's recursion limit
+        (json.dumps(nul_event).encode(), 422),
         (b"{not json", 400),
         (b"\xff\xfe", 400),
         (json.dumps({"events": "nope"}).encode(), 422),
