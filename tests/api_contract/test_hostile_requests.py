@@ -144,3 +144,25 @@ async def test_a_nul_character_is_refused_where_it_is(
     )
     assert response.status == 422
     assert "status" in (await response.json())["error"]["fields"]
+
+
+async def test_every_route_with_a_hostile_path_segment_gets_no_server_error(
+    client: TestClient[Any, Any], staff_headers: H
+) -> None:
+    """Every route the app serves (tracking links, unsubscribe pages, console, API), each
+    variable part of its path given hostile values, read and posted, with staff auth and
+    without."""
+    hostile = [*PATH_VALUES, "x" * 5000, "%F0%9F%92%A9", "..%2F..%2Fetc", "%FF%FE", "a.gif"]
+    failures: list[str] = []
+    for route in client.server.app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        formatter = info.get("formatter")
+        if not formatter or route.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            continue
+        for value in hostile:
+            path = re.sub(r"\{[^}]+\}", value, formatter)
+            for headers in ({}, staff_headers["admin"]):
+                async with client.request(route.method, path, headers=headers) as response:
+                    if response.status >= 500 and response.status != 503:
+                        failures.append(f"{route.method} {path[:80]} → {response.status}")
+    assert not failures, "\n".join(sorted(set(failures))[:40])
