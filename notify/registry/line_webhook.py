@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-line-signature"
 USER_ID_PATTERN = r"^U[0-9a-f]{32}$"
+# What the registry stores from an event: visible ASCII only (a ULID, a type name). A NUL
+# elsewhere, in a resident's message text say, is never read and must not refuse the rest.
+_TOKEN = r"^[\x21-\x7e]+$"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -66,7 +69,7 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 
 class Source(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    type: str = ""
+    type: str = Field(default="", max_length=64, pattern=r"^[\x21-\x7e]*$")
     userId: str | None = Field(default=None, max_length=64)
 
 
@@ -79,8 +82,8 @@ class LineEvent(BaseModel):
     """Only what the registry reads; unknown fields and event types pass through."""
 
     model_config = ConfigDict(extra="ignore")
-    type: str = Field(max_length=64)
-    webhookEventId: str | None = Field(default=None, max_length=64)
+    type: str = Field(max_length=64, pattern=_TOKEN)
+    webhookEventId: str | None = Field(default=None, max_length=64, pattern=_TOKEN)
     timestamp: int | None = None
     source: Source | None = None
     deliveryContext: DeliveryContext = DeliveryContext()

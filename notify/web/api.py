@@ -191,6 +191,7 @@ async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel
             "Content-Type は application/json にしてください / expected JSON"
         )
     data = read_json(await request.read() or b"null")
+    refuse_nul(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -224,11 +225,9 @@ def read_json(raw: bytes) -> Any:
     """JSON from outside: BadJson (400) for anything else, including arrays nested deeper
     than the parser's recursion limit (json.loads raises RecursionError for those)."""
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise BadJson(f"JSON を読めません / malformed JSON: {str(exc)[:200]}") from exc
-    refuse_nul(data)
-    return data
 
 
 def all_endpoints(tables: Sequence[ApiRoutes]) -> list[Endpoint]:

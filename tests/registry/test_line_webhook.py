@@ -176,6 +176,25 @@ async def test_malformed_bodies_are_4xx_and_store_nothing(
     assert await count_rows(hub_db(hub), "webhook_events") == 0
 
 
+async def test_a_nul_in_a_message_nobody_reads_does_not_refuse_the_follow_beside_it(
+    hub: TestClient[Any, Any], fixture_body: dict[str, Any]
+) -> None:
+    follow = unique_ids(only(fixture_body, "follow"))
+    message = {
+        "type": "message",
+        "webhookEventId": "01HMESSAGEWITHNUL00000000",
+        "timestamp": 1,
+        "source": {"type": "user", "userId": "U" + "0" * 32},
+        "message": {"type": "text", "id": "1", "text": "こんにちは\u0000"},
+        "deliveryContext": {"isRedelivery": False},
+    }
+    follow["events"].append(message)
+    resp = await post(hub, follow)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["followed"] == 1
+    assert await count_rows(hub_db(hub), "residents") == 1
+
+
 async def test_hostile_user_ids_are_ignored(
     hub: TestClient[Any, Any], fixture_body: dict[str, Any]
 ) -> None:
