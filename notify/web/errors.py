@@ -66,21 +66,25 @@ def refuse_nul(values: object, where: str = "body") -> None:
 
 
 def _nul_place(value: object, place: str) -> str | None:
-    if isinstance(value, str):
-        return place if "\x00" in value else None
-    if isinstance(value, Mapping):
-        items: Iterable[tuple[object, object]] = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        inner = f"{place}.{key}" if place else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return place
-        found = _nul_place(item, inner)
-        if found is not None:
-            return found
+    # A loop, not recursion: json.loads accepts nesting nearly as deep as the recursion
+    # limit, and this runs some frames below a request handler.
+    todo: list[tuple[object, str]] = [(value, place)]
+    while todo:
+        value, place = todo.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return place
+            continue
+        if isinstance(value, Mapping):
+            if any(isinstance(key, str) and "\x00" in key for key in value):
+                return place
+            items: Iterable[tuple[object, object]] = value.items()
+        elif isinstance(value, list | tuple):
+            items = enumerate(value)
+        else:
+            continue
+        inner = [(item, f"{place}.{key}" if place else str(key)) for key, item in items]
+        todo.extend(reversed(inner))  # depth first, in order: the first NUL is the one named
     return None
 
 

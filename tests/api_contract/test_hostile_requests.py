@@ -30,7 +30,9 @@ BODIES: list[bytes] = [
     b'"text"',
     b"{}",
     json.dumps({"\u0000": "\ud800"}).encode(),
-    b"[" * 5000 + b"]" * 5000,
+    b"[" * 5000 + b"]" * 5000,  # deeper than the parser goes
+    b"[" * 980 + b"]" * 980,  # about as deep as the parser goes inside a request
+    b'{"a":' * 490 + b"1" + b"}" * 490,
 ]
 WRONG_VALUES: list[Any] = [None, 10**30, -1, "", "\u0000", "x" * 20_000, [], {}, True, 1.5]
 PATH_VALUES = ["0", "-1", "99999999999999999999999", "abc", "%00", "1.5"]
