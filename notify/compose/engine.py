@@ -23,6 +23,10 @@ from notify.errors import TemplateError
 
 SOURCE_MAX_CHARS = 20_000
 OUTPUT_MAX_CHARS = 200_000
+# jinja2 compiles and renders by recursion; a tree this deep stays far from Python's limit
+# wherever it is rendered (a request handler, a worker), so depth fails here or never.
+MAX_NESTING = 64
+_TOO_DEEP = f"テンプレートの入れ子が深すぎます / template nested deeper than {MAX_NESTING} levels"
 
 ALLOWED_NODES: tuple[type[nodes.Node], ...] = (
     nodes.Template,
@@ -109,8 +113,15 @@ def check_source(source: str, *, html: bool = False) -> nodes.Template:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
         raise TemplateError(f"テンプレートの構文エラー / syntax error{where}: {exc}") from exc
-    for node in tree.find_all(nodes.Node):
+    except RecursionError as exc:  # the parser recurses too: far deeper than MAX_NESTING
+        raise TemplateError(_TOO_DEEP) from exc
+    todo: list[tuple[nodes.Node, int]] = [(tree, 1)]  # a loop: find_all() would recurse
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_NESTING:
+            raise TemplateError(f"{_TOO_DEEP} (line {node.lineno})")
         _check_node(node)
+        todo.extend((child, depth + 1) for child in node.iter_child_nodes())
     return tree
 
 

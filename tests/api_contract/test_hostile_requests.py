@@ -168,3 +168,13 @@ async def test_every_route_with_a_hostile_path_segment_gets_no_server_error(
                     if response.status >= 500 and response.status != 503:
                         failures.append(f"{route.method} {path[:80]} → {response.status}")
     assert not failures, "\n".join(sorted(set(failures))[:40])
+
+
+async def test_a_template_nested_too_deep_is_a_field_error_when_saved(
+    client: TestClient[Any, Any], staff_headers: H
+) -> None:
+    body = json.loads(json.dumps(DRAFT))
+    body["content"]["ja"]["body"] = "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}"
+    response = await client.post("/api/broadcasts", json=body, headers=staff_headers["pr"])
+    assert response.status == 422
+    assert "content.ja.body" in (await response.json())["error"]["fields"]

@@ -75,3 +75,29 @@ def test_html_templates_autoescape_values_but_keep_markup() -> None:
     out = render_template("<p>{{ resident.ward }}</p>", ctx, field="f", html=True)
     assert out == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
     assert render_template("{{ resident.ward }}", ctx, field="f") == "<script>alert(1)</script>"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",  # the parser itself recurses too deep
+        "{{ " + "-" * 3000 + "1 }}",
+        "{{ a" + ".b" * 3000 + " }}",
+        "{% if " + "not " * 3000 + "a %}x{% endif %}",
+        "{{ [" * 2000 + "]" * 2000 + " }}",
+        "{{ a" + ".b" * 70 + " }}",  # parses, but deeper than MAX_NESTING
+    ],
+    ids=["parentheses", "minus", "attributes", "not", "lists", "past-the-limit"],
+)
+def test_a_deeply_nested_template_is_refused_with_a_field_message(source: str) -> None:
+    # A RecursionError from jinja2's parser or compiler was a 500 when a draft was saved.
+    with pytest.raises(TemplateError, match="nested deeper than 64") as caught:
+        check_template(source, field="content.ja.body")
+    assert set(caught.value.fields) == {"content.ja.body"}
+
+
+def test_nesting_within_the_limit_renders() -> None:
+    value: Any = "深い"
+    for _ in range(40):
+        value = {"b": value}
+    assert render_template("{{ a" + ".b" * 40 + " }}", {"a": value}, field="body") == "深い"
