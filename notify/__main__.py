@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from notify.errors import HubError
+from notify.cli_errors import run_command
 from notify.settings import Settings
 
 
@@ -50,43 +50,37 @@ def main(argv: list[str] | None = None) -> int:
     bounce.add_argument("file", nargs="?", type=Path)
     args = parser.parse_args(argv)
 
-    try:
-        settings = Settings.from_env(os.environ)
-        if args.command == "up":
-            from notify.launcher import run_hub
+    return run_command(lambda: _run(args))
 
-            overrides: dict[str, object] = {"demo": args.demo or settings.demo}
-            if args.port:
-                overrides["port"] = args.port
-                overrides["public_url"] = f"http://127.0.0.1:{args.port}"
-            run_hub(
-                settings.model_copy(update=overrides),
-                residents=args.residents,
-                workers=args.workers,
-            )
-        elif args.command == "migrate":
-            asyncio.run(_migrate(settings))
-            print("database is up to date")
-        elif args.command == "create-staff":
-            password = getpass.getpass("password: ") if args.password else None
-            token = asyncio.run(
-                _create_staff(
-                    settings, args.login, args.name or args.login, args.roles.split(","), password
-                )
-            )
-            print(f"created {args.login}; API token (shown once): {token}")
-        elif args.command == "bounce":
-            from notify.registry.bounces import run_cli
 
-            return run_cli(settings, args.file)
-    except HubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        for field, reason in exc.fields.items():
-            print(f"  {field}: {reason}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+def _run(args: argparse.Namespace) -> int | None:
+    settings = Settings.from_env(os.environ)
+    if args.command == "up":
+        from notify.launcher import run_hub
+
+        overrides: dict[str, object] = {"demo": args.demo or settings.demo}
+        if args.port:
+            overrides["port"] = args.port
+            overrides["public_url"] = f"http://127.0.0.1:{args.port}"
+        run_hub(
+            settings.model_copy(update=overrides), residents=args.residents, workers=args.workers
+        )
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is up to date")
+    elif args.command == "create-staff":
+        password = getpass.getpass("password: ") if args.password else None
+        token = asyncio.run(
+            _create_staff(
+                settings, args.login, args.name or args.login, args.roles.split(","), password
+            )
+        )
+        print(f"created {args.login}; API token (shown once): {token}")
+    elif args.command == "bounce":
+        from notify.registry.bounces import run_cli
+
+        return run_cli(settings, args.file)
+    return None
 
 
 async def _migrate(settings: Settings) -> None:

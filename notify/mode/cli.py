@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from notify.cli_errors import run_command
 from notify.errors import HubError
 from notify.settings import Settings
 
@@ -110,6 +111,9 @@ async def _ingest(settings: Settings, files: list[Path], as_json: bool) -> None:
             except HubError as exc:
                 print(f"{path}: refused: {exc.message}", file=sys.stderr)
                 continue
+            except OSError as exc:  # the other files still go in
+                print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+                continue
             for result in results:
                 if rt.redis is None and result.switch_id and not result.duplicate:
                     await run_switch(rt, result.switch_id)
@@ -125,20 +129,17 @@ async def _ingest(settings: Settings, files: list[Path], as_json: bool) -> None:
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        settings = settings or Settings.from_env(os.environ)
-        if args.area == "menus" and args.command == "sync":
-            asyncio.run(_sync(settings, args.json))
-        elif args.area == "menus":
-            asyncio.run(_status(settings))
-        else:
-            asyncio.run(_ingest(settings, args.files, args.json))
-    except HubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        for name, reason in exc.fields.items():
-            print(f"  {name}: {reason}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: _run(args, settings))
+
+
+def _run(args: argparse.Namespace, settings: Settings | None) -> None:
+    settings = settings or Settings.from_env(os.environ)
+    if args.area == "menus" and args.command == "sync":
+        asyncio.run(_sync(settings, args.json))
+    elif args.area == "menus":
+        asyncio.run(_status(settings))
+    else:
+        asyncio.run(_ingest(settings, args.files, args.json))
 
 
 if __name__ == "__main__":
