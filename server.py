@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from arq import create_pool
 import notify.console
 from notify.broadcasts import api as broadcasts_api
 from notify.city import CityConfig, load_city
+from notify.cli_errors import run_command
 from notify.db import Database
 from notify.delivery import api as delivery_api
 from notify.migrate import upgrade
@@ -113,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 from typing import Any
 
 import uvloop
@@ -17,6 +18,7 @@ from arq.worker import Worker
 
 from notify.broadcasts import jobs as broadcasts_jobs
 from notify.city import load_city
+from notify.cli_errors import run_command
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.mode import jobs as mode_jobs
@@ -107,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -1,11 +1,13 @@
-"""How every command of `python -m notify` fails: a line on stderr and an exit code
-(sysexits.h), never a traceback."""
+"""How every command (`python -m notify …`, `worker.py`, `server.py`) fails: a line on
+stderr and an exit code (sysexits.h), never a traceback."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
 from notify.errors import HubError
@@ -14,6 +16,10 @@ EX_USAGE_INPUT = 2  # bad input (what argparse uses too)
 EX_UNAVAILABLE = 69  # the database or Redis cannot be reached
 EX_IOERR = 74  # a file could not be read or written
 EX_INTERRUPTED = 130
+
+# Refused, timed out or dropped (OSError subclasses), the database's own refusal of the
+# connection (SQLAlchemy wraps the driver's), or Redis's (not OSError subclasses).
+_UNREACHABLE = (ConnectionError, TimeoutError, DBAPIError, RedisConnectionError, RedisTimeoutError)
 
 
 def run_command(command: Callable[[], int | None]) -> int:
@@ -26,9 +32,7 @@ def run_command(command: Callable[[], int | None]) -> int:
         return EX_USAGE_INPUT
     except KeyboardInterrupt:
         return EX_INTERRUPTED
-    except (ConnectionError, TimeoutError, DBAPIError) as exc:
-        # Refused, timed out or dropped (OSError subclasses), or the database's own refusal
-        # of the connection (SQLAlchemy wraps the driver's).
+    except _UNREACHABLE as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
         print(f"error: 接続できません / a service is not reachable: {reason}", file=sys.stderr)
         return EX_UNAVAILABLE

@@ -13,12 +13,14 @@ from notify.embedded_redis import free_port
 from notify.settings import REPO_ROOT
 
 
-def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], tmp_path: Path, *, program: list[str] | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     clean.pop("DATABASE_URL", None)
     clean.pop("REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "notify", *args],
+        [sys.executable, *(program or ["-m", "notify"]), *args],
         cwd=REPO_ROOT,
         env={**clean, "HUB_DATA_DIR": str(tmp_path / "data"), **env},
         capture_output=True,
@@ -45,3 +47,20 @@ def test_jma_ingest_names_each_file_it_cannot_read_and_goes_on(tmp_path: Path) -
     assert "Traceback" not in result.stderr
     assert f"{missing}: cannot read: No such file or directory" in result.stderr
     assert f"{tmp_path}: cannot read: Is a directory" in result.stderr
+
+
+@pytest.mark.parametrize("program", ["worker.py", "server.py"])
+@pytest.mark.parametrize("unreachable", ["database", "redis"])
+def test_the_worker_and_the_server_say_what_they_cannot_reach(
+    program: str, unreachable: str, tmp_path: Path
+) -> None:
+    closed = f"127.0.0.1:{free_port()}"  # nothing listens there
+    env = {"HUB_PORT": str(free_port()), "REDIS_URL": f"redis://{closed}/0"}
+    if unreachable == "database":
+        env.update(
+            DATABASE_URL=f"postgresql://hub@{closed}/hub", REDIS_URL="redis://127.0.0.1:6379/9"
+        )
+    result = run([], tmp_path, program=[program], **env)
+    assert result.returncode == 69, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "error: 接続できません / a service is not reachable" in result.stderr
