@@ -8,6 +8,7 @@ harmless), never by an unhandled error.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -178,3 +179,34 @@ async def test_a_template_nested_too_deep_is_a_field_error_when_saved(
     response = await client.post("/api/broadcasts", json=body, headers=staff_headers["pr"])
     assert response.status == 422
     assert "content.ja.body" in (await response.json())["error"]["fields"]
+
+
+async def test_raw_header_garbage_gets_no_server_error(
+    client: TestClient[Any, Any], staff_headers: H
+) -> None:
+    """Bytes a well-behaved client library would refuse to send, written to the socket."""
+    token = staff_headers["admin"]["Authorization"].encode()
+    heads = [
+        b"Authorization: Bearer \x01abc",
+        b"Authorization: Bearer " + b"A" * 10_000,
+        b"Authorization: Basic Zm9vOmJhcg==",
+        b"Authorization: Bearer \xff\xfe",
+        b"Authorization: " + token + b"\x7f",
+        b"Cookie: hub_session=\xff\xfe; hub_lang=\x01",
+        b"Cookie: hub_session=" + b"x" * 4000,
+        b"Accept-Language: " + b"ja;q=abc," * 500,
+        b"Content-Type: application/json; charset=\xff",
+    ]
+    paths = [b"/api/broadcasts", b"/console", b"/console/login", b"/api/app/devices", b"/healthz"]
+    failures = []
+    for path, head, method in itertools.product(paths, heads, (b"GET", b"POST")):
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        writer.write(
+            b"%b %b HTTP/1.1\r\nHost: hub\r\n%b\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+            % (method, path, head)
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        if answer[9:10] == b"5":
+            failures.append(f"{method!r} {path!r} {head[:50]!r} → {answer[9:12]!r}")
+    assert not failures, "\n".join(failures)
