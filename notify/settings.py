@@ -7,12 +7,13 @@ a setting so the same code talks to the sandbox or to the real providers.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from notify.errors import ConfigError
 
@@ -100,7 +101,18 @@ class Settings(BaseModel):
     mode_batch_poll_s: float = 2.0  # how often richmenu/progress/batch is polled
     mode_survey_per_s: float = 1000.0  # per-user menu reads (LINE allows 2,000/s in all)
 
+    # --- abuse limits ----------------------------------------------------------------------
+    public_writes_per_min: int = Field(default=20, ge=1)  # per client, per public write kind
+    trusted_proxies: str = ""  # comma separated addresses/networks whose X-Forwarded-For counts
+
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(part)  # ValueError: reported with the field's name
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:

@@ -33,6 +33,7 @@ from notify.registry.store import delete_endpoint, find_endpoint, in_transaction
 from notify.web.api import Call
 from notify.web.auth import Principal, device_credential, hash_token, new_device_secret
 from notify.web.keys import CITY, DB
+from notify.web.throttle import throttle
 
 Platform = Literal["android", "ios", "web"]
 # FCM registration tokens are ~150-200 characters of base64url plus ':' ; keep a firm cap.
@@ -68,9 +69,10 @@ _TAKEN = "この端末はすでに登録されています / this FCM token is a
     body=DeviceIn,
     response=DeviceOut,
     status=201,
-    errors=[409, 422],
+    errors=[409, 422, 429],
 )
 async def register_device(request: web.Request, call: Call[DeviceIn, None]) -> DeviceOut:
+    await throttle(request, "device")
     body = call.body
     profile = validated(body.profile, request.app[CITY])
     secret = new_device_secret()

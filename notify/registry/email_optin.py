@@ -45,6 +45,7 @@ from notify.registry.store import find_endpoint, in_transaction
 from notify.settings import Settings
 from notify.web.api import Call
 from notify.web.keys import CITY, DB, REDIS, SETTINGS
+from notify.web.throttle import throttle
 
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]{8,32}$"
 RESEND_AFTER_S = 600  # at most one confirmation mail per address per 10 minutes
@@ -105,9 +106,10 @@ def _parse_confirm_token(token: str) -> tuple[int, int, str] | None:
     body=SubscribeIn,
     response=SubscribeOut,
     status=202,
-    errors=[422],
+    errors=[422, 429],
 )
 async def subscribe(request: web.Request, call: Call[SubscribeIn, None]) -> SubscribeOut:
+    await throttle(request, "subscribe")
     city: CityConfig = request.app[CITY]
     address = check_email(call.body.email).address
     profile = validated(call.body.profile, city)

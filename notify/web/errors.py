@@ -93,7 +93,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except HubError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
+        response = error_response(exc.status, exc.code, exc.message, exc.fields)
+        response.headers.update(getattr(exc, "headers", {}))  # Retry-After on a 429
+        return response
     except ValidationError as exc:
         err = invalid_from_validation(exc)
         return error_response(err.status, err.code, err.message, err.fields)
