@@ -33,3 +33,35 @@ async def test_a_nul_character_in_a_form_or_a_login_is_refused_not_an_error(
     )
     assert resp.status in (401, 403, 200), resp.status  # a failed sign-in, not a 500
     assert "Sign-in failed" in await resp.text() or "失敗" in await resp.text()
+
+
+async def test_every_compose_field_given_hostile_values_gets_no_server_error(
+    console: Console,
+) -> None:
+    """The compose form, each field in turn given values a browser would never send."""
+    from tests.console.test_compose_page import compose_data
+
+    token = await console.sign_in("pr")
+    fields = [
+        "title", "topic", "priority", "channels", "channel_policy", "send_at", "ja_title",
+        "ja_body", "ja_url", "en_title", "en_body", "line_text", "push_title", "push_body",
+        "email_subject", "wards", "languages", "interests", "age_min_years", "age_min_months",
+        "age_max_years", "age_max_months", "segment_advanced", "action", "version",
+    ]  # fmt: skip
+    hostile = [
+        "", "-1", "9" * 30, "1e400", "NaN", "２", "x" * 100_000, "{{", "]]", "null", "[]",
+        '{"type": "not"}', '{"type": "wards", "codes": ["9" * 30]}', "2026-02-30T25:61",
+        "javascript:alert(1)", "\u202e", "\ud7ff",
+    ]  # fmt: skip
+    failures, statuses = [], set()
+    for field, value in [(f, v) for f in fields for v in hostile]:
+        for action in ("preview", "save"):
+            data = compose_data(token, **{field: value, "action": action})
+            resp = await console.client.post(
+                "/console/broadcasts/new", data=data, allow_redirects=False
+            )
+            statuses.add(resp.status)
+            if resp.status >= 500:
+                failures.append(f"{field}={value[:30]!r} ({action}) → {resp.status}")
+    assert not failures, "\n".join(failures[:30])
+    assert {200, 303} <= statuses  # previews shown and drafts saved: the values got that far
