@@ -33,9 +33,8 @@ def _action(path: str, *roles: str, notice: str) -> Callable[[Action], Action]:
         @console_page(*roles)
         async def handle(request: web.Request, viewer: Viewer) -> web.StreamResponse:
             broadcast_id = path_id(request.match_info["id"], BROADCAST_NOT_FOUND)
-            version = viewer.field("version")
             try:
-                await run(request, viewer, broadcast_id, int(version) if version.isdigit() else 0)
+                await run(request, viewer, broadcast_id, viewer.version())
             except HubError as exc:
                 return await detail_page(request, viewer, broadcast_id, error=exc)
             return back_to(_return_path(viewer, broadcast_id), notice)

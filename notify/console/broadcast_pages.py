@@ -124,7 +124,7 @@ async def edit_broadcast(request: web.Request, viewer: Viewer) -> web.StreamResp
 @console_page(*COMPOSERS)
 async def edit_broadcast_submit(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     broadcast_id, form = _id(request), posted_form(request, viewer)
-    version = int(viewer.field("version") or 0)
+    version = viewer.version()
     if viewer.field("action") == "save":
         try:
             await actions.edit(

@@ -81,6 +81,12 @@ class Viewer:
         value = self.form.get(name) if self.form is not None else None
         return value.strip() if isinstance(value, str) else default
 
+    def version(self) -> int:
+        """The form's `version` (the one the page was drawn from); anything but a plausible
+        number is 0, which no broadcast has: the edit is refused as stale, not crashed on."""
+        raw = self.field("version")
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+
     def fields(self, name: str) -> list[str]:
         if self.form is None:
             return []

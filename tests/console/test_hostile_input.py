@@ -65,3 +65,41 @@ async def test_every_compose_field_given_hostile_values_gets_no_server_error(
                 failures.append(f"{field}={value[:30]!r} ({action}) → {resp.status}")
     assert not failures, "\n".join(failures[:30])
     assert {200, 303} <= statuses  # previews shown and drafts saved: the values got that far
+
+
+async def test_every_console_form_given_hostile_values_gets_no_server_error(
+    console: Console,
+) -> None:
+    """Every form the console posts to, signed in as admin with a valid CSRF token, each
+    field it reads given hostile values; broadcast forms aimed at a real draft."""
+    from tests.console.test_compose_page import compose_data
+
+    token = await console.sign_in("admin")
+    await console.post_form("/console/broadcasts/new", compose_data(token, action="save"))
+    draft = "/console/broadcasts/1"
+    paths = [
+        *(f"{draft}/{a}" for a in ("submit", "approve", "reject", "withdraw", "schedule")),
+        *(f"{draft}/{a}" for a in ("cancel", "delivery/pause", "delivery/resume")),
+        f"{draft}/delivery/cancel",
+        f"{draft}/edit",
+        "/console/mode/switch",
+        "/console/mode/emergency",
+        "/console/mode/sync",
+        "/console/mode/proposals/1/accept",
+        "/console/reach",
+    ]
+    fields = [
+        "comment", "emergency_template", "mode", "note", "reason", "return_to", "send_at",
+        "send_message", "template", "version", "when", "channels", "wards",
+    ]  # fmt: skip
+    hostile = ["", "-1", "9" * 30, "２", "x" * 50_000, "{{ x", "2026-02-30T25:61", "//evil.example"]
+    failures = []
+    for path, field, value in [(p, f, v) for p in paths for f in fields for v in hostile]:
+        data = {"csrf_token": token, "version": "1", field: value}
+        resp = await console.client.post(path, data=data, allow_redirects=False)
+        if resp.status >= 500:
+            failures.append(f"{path} {field}={value[:30]!r} → {resp.status}")
+        location = resp.headers.get("Location", "")
+        if "evil.example" in location:
+            failures.append(f"{path} {field}={value!r} redirects off site: {location}")
+    assert not failures, "\n".join(failures[:30])
