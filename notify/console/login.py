@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from notify.console.auth import authenticate
@@ -28,9 +30,14 @@ from notify.web.keys import CITY, DB, SETTINGS
 routes = web.RouteTableDef()
 
 
+# A console path in visible ASCII: a control character in Location would be a header
+# injection (aiohttp refuses to send it and drops the connection).
+_CONSOLE_PATH = re.compile(r"/console(?:[/?][\x21-\x7e]*)?")
+
+
 def safe_next(value: str | None) -> str:
     """Only paths inside the console: never an absolute URL (no open redirect)."""
-    if not value or not value.startswith("/console") or "//" in value or "\\" in value:
+    if not value or not _CONSOLE_PATH.fullmatch(value) or "//" in value or "\\" in value:
         return "/console"
     return value
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.console.conftest import Console, csrf_from
+import pytest
+
+from tests.console.conftest import PASSWORD, Console, csrf_from
 
 
 async def test_an_id_past_bigint_is_not_found_not_an_error(console: Console) -> None:
@@ -103,3 +105,36 @@ async def test_every_console_form_given_hostile_values_gets_no_server_error(
         if "evil.example" in location:
             failures.append(f"{path} {field}={value!r} redirects off site: {location}")
     assert not failures, "\n".join(failures[:30])
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/console",
+        "/console\r\nSet-Cookie: x=1",
+        "/console\x00",
+        "https://evil.example",
+    ],
+)
+async def test_the_sign_in_return_path_stays_on_the_console(console: Console, target: str) -> None:
+    login_page = await console.get_html("/console/login")
+    resp = await console.client.post(
+        "/console/login",
+        data={
+            "login": "pr",
+            "password": PASSWORD,
+            "csrf_token": csrf_from(login_page),
+            "next": target,
+        },
+        allow_redirects=False,
+    )
+    assert resp.status == 303, resp.status
+    assert resp.headers["Location"] == "/console"
+    resp = await console.client.get(
+        "/console/login", params={"next": target}, allow_redirects=False
+    )  # signed in already: straight on
+    assert resp.status == 303 and resp.headers["Location"] == "/console"
+    resp = await console.client.get(
+        "/console/lang/en", params={"next": target}, allow_redirects=False
+    )
+    assert resp.status == 303 and resp.headers["Location"] == "/console"
