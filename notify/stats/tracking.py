@@ -35,6 +35,7 @@ UNSUBSCRIBE_PATH = "/u/{token}"
 URL_PATTERN = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+")
 _TRAILING = ".,;:!?)]"
 MAX_URL_CHARS = 2000
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 # 1x1 transparent GIF.
 PIXEL_GIF = bytes.fromhex(
@@ -136,6 +137,8 @@ def broadcast_links(content: Mapping[str, Any]) -> set[str]:
 
 
 def click_target_allowed(content: Mapping[str, Any], url: str) -> bool:
-    if not url or len(url) > MAX_URL_CHARS:
+    # The target goes into a Location header: visible ASCII only. A staff link written with
+    # character references ("&#13;&#10;") unescapes to CR LF, which aiohttp refuses to send.
+    if not url or len(url) > MAX_URL_CHARS or not _VISIBLE_ASCII.fullmatch(url):
         return False
     return url in broadcast_links(content)

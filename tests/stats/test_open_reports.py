@@ -219,6 +219,24 @@ async def test_click_redirects_only_to_the_broadcasts_own_links(
     assert await _kinds(hub_db) == [(broadcast, reader.endpoint_id, "email", "click")]
 
 
+async def test_a_staff_link_that_unescapes_to_control_characters_is_never_a_redirect(
+    hub: TestClient[Any, Any], hub_db: Database, stats_settings: Settings
+) -> None:
+    # "&#13;&#10;" in a link of the content unescapes to CR LF: as a Location header it
+    # would be an injection (aiohttp refuses to send it and drops the connection).
+    text = "https://city.example.jp/a&#13;&#10;Set-Cookie:x=1 と https://city.example.jp/&#x3042;"
+    broadcast = await make_broadcast(hub_db, content={"ja": {"email": {"text": text}}})
+    (reader,) = await make_targets(hub_db, "email", 1)
+    prefix = _path(
+        tracking.email_links(stats_settings, broadcast, reader.endpoint_id)["click_url_prefix"]
+    )
+    for target in ("https://city.example.jp/a\r\nSet-Cookie:x=1", "https://city.example.jp/あ"):
+        assert target in tracking.broadcast_links({"ja": {"email": {"text": text}}})
+        resp = await hub.get(prefix + quote(target, safe=""), allow_redirects=False)
+        assert resp.status == 403, target
+        assert "Location" not in resp.headers
+
+
 async def test_a_broadcast_wide_reference_counts_only_devices_it_was_sent_to(
     hub: TestClient[Any, Any], hub_db: Database, stats_settings: Settings
 ) -> None:
