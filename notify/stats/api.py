@@ -127,7 +127,7 @@ async def click_through(request: web.Request, call: Call[None, ClickQuery]) -> w
     return web.Response(
         status=302,
         headers={
-            "Location": call.query.u,
+            "Location": tracking.location_of(call.query.u),
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",
         },
