@@ -51,7 +51,11 @@ class EmbeddedRedis:
             "--daemonize", "no", "--loglevel", "warning",
         ]  # fmt: skip
         log = (self.workdir / "redis.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: Ctrl-C or `timeout` signal the whole process group, and Redis
+        # must outlive the workers' graceful stop; whoever started it stops it (stop()).
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

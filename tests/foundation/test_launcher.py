@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,13 +53,18 @@ def test_demo_hub_starts_from_nothing_and_stops_cleanly(tmp_path: Path) -> None:
         opens = _wait_for_opens(tmp_path / "data" / "hub.db", deadline=time.monotonic() + 30)
         assert set(opens) == {"fcm", "email"} and all(opens.values()), opens
     finally:
-        # Ctrl-C reaches the whole group, and `make demo` forwards a SIGTERM of its own.
-        os.killpg(proc.pid, signal.SIGINT)
+        # `timeout make demo` signals the whole group, and make forwards a SIGTERM of its own
+        # (Ctrl-C likewise, with SIGINT).
+        os.killpg(proc.pid, signal.SIGTERM)
         time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
+    # The worker stopped while its Redis was still there (the signal reached both at once).
+    worker_log = (tmp_path / "data" / "worker-0.log").read_text()
+    assert "shutdown on SIG" in worker_log
+    assert "error:" not in worker_log and "Traceback" not in worker_log, worker_log[-2000:]
     assert f"http://127.0.0.1:{port}/" in output  # the banner prints the URL
     assert "demo-password" in output
     # Every child (Redis, sandbox, worker) went away with the hub.
@@ -93,3 +99,37 @@ def _wait_for_opens(database: Path, *, deadline: float) -> dict[str, int]:
             break
         time.sleep(1)
     return opens
+
+
+def test_the_private_redis_outlives_a_signal_to_the_whole_group(tmp_path: Path) -> None:
+    """`timeout` and Ctrl-C signal every process of the group at once; the private Redis
+    must still be there while the workers stop, and go when its owner stops it."""
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time\n"
+            "from pathlib import Path\n"
+            "from notify.embedded_redis import EmbeddedRedis\n"
+            "redis = EmbeddedRedis(Path(sys.argv[1]))\n"
+            "print(redis.start(), flush=True)\n"
+            "signal.signal(signal.SIGTERM, lambda *_: None)  # the owner waits: stops it later\n"
+            "sys.stdin.readline()\n"
+            "redis.stop()\n",
+            str(tmp_path / "redis"),
+        ],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert owner.stdout is not None and owner.stdin is not None
+    port = int(owner.stdout.readline().decode().rsplit(":", 1)[1].split("/")[0])
+    os.killpg(owner.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"PING\r\n")
+        assert sock.recv(16).startswith(b"+PONG")
+    owner.communicate(b"\n", timeout=30)  # the owner stops it
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
