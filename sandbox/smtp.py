@@ -194,16 +194,16 @@ class SandboxSMTP(SMTP):
             if isinstance(status, str)
             else status
         )
-        held = self._replies or []
-        held.append(response + b"\r\n")
+        first = self._replies is None
+        if self._replies is None:
+            self._replies = []
+        self._replies.append(response + b"\r\n")
         more_input = bool(self._reader._buffer)  # type: ignore[attr-defined]
         if more_input and response[:3] not in _REPLIES_BEFORE_HANG_UP:
-            if self._replies is None:
-                self._replies = held
+            if first:
                 self.loop.call_soon(self._send_replies)  # at the latest when this task waits
             return
-        self._replies = None
-        self._writer.write(b"".join(held))
+        self._send_replies()
         await self._writer.drain()
 
     def _send_replies(self) -> None:
