@@ -7,6 +7,7 @@ a setting so the same code talks to the sandbox or to the real providers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from collections.abc import Mapping
@@ -22,6 +23,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Environment variable → field. DATABASE_URL / REDIS_URL keep their conventional names.
 _ENV_NAMES = {"DATABASE_URL": "database_url", "REDIS_URL": "redis_url"}
 _PREFIX = "HUB_"
+
+
+@functools.cache
+def networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`HUB_TRUSTED_PROXIES`: comma separated addresses or networks (ValueError otherwise)."""
+    return tuple(ipaddress.ip_network(p.strip()) for p in spec.split(",") if p.strip())
 
 
 class Settings(BaseModel):
@@ -110,8 +117,7 @@ class Settings(BaseModel):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, value: str) -> str:
-        for part in filter(None, (p.strip() for p in value.split(","))):
-            ipaddress.ip_network(part)  # ValueError: reported with the field's name
+        networks(value)  # ValueError: reported with the field's name
         return value
 
     @classmethod

@@ -9,16 +9,14 @@ separated) names the proxies whose `X-Forwarded-For` is believed; anyone else's 
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import time
 
 from aiohttp import web
 
 from notify.errors import HubError
+from notify.settings import networks
 from notify.web.keys import REDIS, SETTINGS
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TooManyRequests(HubError):
@@ -50,7 +48,7 @@ async def throttle(request: web.Request, bucket: str) -> None:
 def client_key(request: web.Request, trusted: str) -> str:
     """The client's address (an IPv6 one as its /64), seen through trusted proxies only."""
     address = _address(request.remote or "")
-    proxies = trusted_networks(trusted)
+    proxies = networks(trusted)  # checked when the settings were built
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
     # From the nearest hop outwards, while the hop that handed the request on is trusted.
     for hop in reversed([h for h in hops if h]):
@@ -69,9 +67,3 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
-
-
-@functools.cache
-def trusted_networks(spec: str) -> tuple[Network, ...]:
-    """`spec` was checked by Settings: every part is an address or a network."""
-    return tuple(ipaddress.ip_network(p.strip()) for p in spec.split(",") if p.strip())
