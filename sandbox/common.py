@@ -228,6 +228,37 @@ def json_error_responder(status: int, message: str) -> web.StreamResponse:
     return web.json_response({"message": message}, status=status)
 
 
+def log_request(
+    state: SandboxState,
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    raw: bytes,
+) -> dict[str, Any]:
+    """The request's entry in the log (described when the log is read, not now)."""
+    kept = raw if len(raw) <= _LOGGED_BODY_LIMIT else None  # a big upload: its size only
+    return state.log.add({"path": path, "request": (method, query, headers, kept, len(raw))})
+
+
+async def injected_fault(
+    state: SandboxState, path: str, entry: dict[str, Any]
+) -> tuple[int, str] | None:
+    """Waits as the configured faults say; returns the injected failure's (status, message),
+    or None when the request should be answered."""
+    fault, delay = state.faults.draw(path) if state.faults.active() else (None, 0.0)
+    if delay:
+        await asyncio.sleep(delay)
+    if fault == "timeout":
+        entry["fault"] = "timeout"
+        await asyncio.sleep(state.faults.config.hang_s)
+        return 504, "sandbox: injected timeout"
+    if fault == "error":
+        entry["fault"] = "error"
+        return state.faults.config.error_status, "sandbox: injected error"
+    return None
+
+
 def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
     """Logs every provider request and injects the configured faults (not on control routes)."""
 
@@ -239,19 +270,11 @@ def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
             return await handler(request)
         state = request.app[STATE_KEY]
         raw = await request.read()  # cached by aiohttp: the handler can read it again
-        kept = raw if len(raw) <= _LOGGED_BODY_LIMIT else None  # a big upload: its size only
-        logged = (request.method, request.query_string, request.headers, kept, len(raw))
-        entry = state.log.add({"path": request.path, "request": logged})
-        fault, delay = state.faults.draw(request.path) if state.faults.active() else (None, 0.0)
-        if delay:
-            await asyncio.sleep(delay)
-        if fault == "timeout":
-            entry["fault"] = "timeout"
-            await asyncio.sleep(state.faults.config.hang_s)
-            response: web.StreamResponse = responder(504, "sandbox: injected timeout")
-        elif fault == "error":
-            entry["fault"] = "error"
-            response = responder(state.faults.config.error_status, "sandbox: injected error")
+        entry = log_request(
+            state, request.method, request.path, request.query_string, request.headers, raw
+        )
+        if (fault := await injected_fault(state, request.path, entry)) is not None:
+            response = responder(*fault)
         else:
             try:
                 response = await handler(request)
@@ -267,7 +290,8 @@ def fault_middleware(responder: FaultResponder = json_error_responder) -> Any:
 def _describe(
     method: str, query: str, headers: Mapping[str, str], raw: bytes | None, size: int
 ) -> dict[str, Any]:
-    content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    lowered = {name.lower(): value for name, value in headers.items()}
+    content_type = lowered.get("content-type", "").partition(";")[0].strip().lower()
     body: Any = None
     if raw:
         if content_type == "application/json":
@@ -280,7 +304,7 @@ def _describe(
     return {
         "method": method,
         "query": query,
-        "headers": {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"},
+        "headers": {k: v for k, v in lowered.items() if k != "authorization"},
         "body": body,
         "size": size,
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -28,14 +30,38 @@ _FCM_CODE_FOR_STATUS = {500: "INTERNAL", 503: "UNAVAILABLE", 429: "QUOTA_EXCEEDE
 INVALID_TOKEN_MESSAGE = "The registration token is not a valid FCM registration token"
 
 
-def google_error(
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An FCM answer before any web framework sees it: the send route's lean front
+    (`sandbox.fcm.front`) writes it to the socket itself, aiohttp routes make it a Response."""
+
+    status: int
+    body: bytes
+    retry_after: str | None = None
+
+    def response(self) -> web.Response:
+        headers = {"Retry-After": self.retry_after} if self.retry_after else None
+        return web.Response(
+            status=self.status,
+            body=self.body,
+            content_type="application/json",
+            charset="utf-8",
+            headers=headers,
+        )
+
+
+def ok_answer(document: object) -> Answer:
+    return Answer(200, json.dumps(document).encode())
+
+
+def google_answer(
     status: int,
     message: str,
     *,
     fcm_code: str | None = None,
     violations: Sequence[FieldViolation] = (),
-    headers: dict[str, str] | None = None,
-) -> web.Response:
+    retry_after: str | None = None,
+) -> Answer:
     details: list[dict[str, object]] = []
     if fcm_code:
         details.append({"@type": FCM_ERROR_TYPE, "errorCode": fcm_code})
@@ -55,13 +81,27 @@ def google_error(
     }
     if details:
         error["details"] = details
-    return web.json_response({"error": error}, status=status, headers=headers)
+    return Answer(status, json.dumps({"error": error}).encode(), retry_after)
+
+
+def google_error(
+    status: int,
+    message: str,
+    *,
+    fcm_code: str | None = None,
+    violations: Sequence[FieldViolation] = (),
+) -> web.Response:
+    return google_answer(status, message, fcm_code=fcm_code, violations=violations).response()
+
+
+def fault_answer(status: int, message: str) -> Answer:
+    """Injected faults look like FCM's own 5xx (UNAVAILABLE / INTERNAL) answers."""
+    return google_answer(status, message, fcm_code=_FCM_CODE_FOR_STATUS.get(status))
 
 
 def fault_response(status: int, message: str) -> web.StreamResponse:
-    """Injected faults look like FCM's own 5xx (UNAVAILABLE / INTERNAL) answers."""
-    return google_error(status, message, fcm_code=_FCM_CODE_FOR_STATUS.get(status))
+    return fault_answer(status, message).response()
 
 
-def invalid_argument(message: str, violations: Sequence[FieldViolation] = ()) -> web.Response:
-    return google_error(400, message, fcm_code="INVALID_ARGUMENT", violations=violations)
+def invalid_argument(message: str, violations: Sequence[FieldViolation] = ()) -> Answer:
+    return google_answer(400, message, fcm_code="INVALID_ARGUMENT", violations=violations)

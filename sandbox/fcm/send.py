@@ -11,7 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.common import STATE_KEY, SandboxState
-from sandbox.fcm.errors import INVALID_TOKEN_MESSAGE, google_error, invalid_argument
+from sandbox.fcm.errors import (
+    INVALID_TOKEN_MESSAGE,
+    Answer,
+    google_answer,
+    invalid_argument,
+    ok_answer,
+)
 from sandbox.fcm.schema import FieldViolation, RequestValidator
 from sandbox.fcm.state import FCM_KEY, TOPIC_NAME, FcmWorld
 from sandbox.fcm.topics import ConditionError, condition_audience
@@ -74,24 +80,34 @@ def _semantic_violations(message: dict[str, Any]) -> list[FieldViolation]:
     return found
 
 
-def _quota_exceeded(state: SandboxState, key: str, limit: int) -> web.Response | None:
+def _quota_exceeded(state: SandboxState, key: str, limit: int) -> Answer | None:
     if state.limiter.allow(key, limit, 60.0):
         return None
     retry_after = max(1, math.ceil(60 - time.monotonic() % 60))
-    return google_error(
+    return google_answer(
         429,
         "Quota exceeded for quota metric 'Messages' and limit 'Messages per minute'.",
         fcm_code="QUOTA_EXCEEDED",
-        headers={"Retry-After": str(retry_after)},
+        retry_after=str(retry_after),
     )
 
 
 async def send_message(request: web.Request) -> web.Response:
-    state, world = request.app[STATE_KEY], request.app[FCM_KEY]
-    project = request.match_info["project"]
-    issued = world.oauth.check_bearer(request.headers.get("Authorization"))
+    """The aiohttp route (the app's own URL); the sandbox's public URL answers the same
+    requests through `sandbox.fcm.front`, by the same `answer_send`."""
+    raw = await request.read()
+    authorization = request.headers.get("Authorization")
+    return answer_send(request.app, request.match_info["project"], authorization, raw).response()
+
+
+def answer_send(
+    app: web.Application, project: str, authorization: str | None, raw: bytes
+) -> Answer:
+    """`POST /v1/projects/{project}/messages:send` with this body, judged by FCM's rules."""
+    state, world = app[STATE_KEY], app[FCM_KEY]
+    issued = world.oauth.check_bearer(authorization)
     if issued is None:
-        return google_error(
+        return google_answer(
             401,
             "Request had invalid authentication credentials. Expected OAuth 2 access token, "
             "login cookie or other valid authentication credential.",
@@ -99,12 +115,11 @@ async def send_message(request: web.Request) -> web.Response:
     if (world.project_id and project != world.project_id) or (
         issued.project_id and issued.project_id != project
     ):
-        return google_error(
+        return google_answer(
             403,
             f"Permission 'cloudmessaging.messages.create' denied on resource "
             f"'//cloudresourcemanager.googleapis.com/projects/{project}'",
         )
-    raw = await request.read()
     try:
         body = json.loads(raw)
     except ValueError:
@@ -113,8 +128,8 @@ async def send_message(request: web.Request) -> web.Response:
     if not isinstance(message, dict):
         return invalid_argument("Invalid JSON payload received. message is required.")
     token = message.get("token") or message.get("fid") or ""
-    violations = request.app[CACHE_KEY].violations(
-        request.app[VALIDATOR_KEY], raw, body, token if isinstance(token, str) else ""
+    violations = app[CACHE_KEY].violations(
+        app[VALIDATOR_KEY], raw, body, token if isinstance(token, str) else ""
     )
     if violations:
         return invalid_argument(violations[0].description, violations)
@@ -134,13 +149,13 @@ async def send_message(request: web.Request) -> web.Response:
 
 def _deliver_to_device(
     state: SandboxState, world: FcmWorld, project: str, token: str, body: dict[str, Any]
-) -> web.Response:
+) -> Answer:
     if world.token_is_unregistered(token):
         state.counters.add("UNREGISTERED", token)
-        return google_error(404, "Requested entity was not found.", fcm_code="UNREGISTERED")
+        return google_answer(404, "Requested entity was not found.", fcm_code="UNREGISTERED")
     if token in world.sender_id_mismatch:
         state.counters.add("SENDER_ID_MISMATCH", token)
-        return google_error(403, "SenderId mismatch", fcm_code="SENDER_ID_MISMATCH")
+        return google_answer(403, "SenderId mismatch", fcm_code="SENDER_ID_MISMATCH")
     if state.limits["enabled"]:
         refused = _quota_exceeded(state, f"device:{token}", state.limits["device_per_min"])
         if refused is not None:
@@ -151,12 +166,12 @@ def _deliver_to_device(
         state.counters.add("validated", token)
     else:
         state.counters.add("delivered", token)
-    return web.json_response({"name": name})
+    return ok_answer({"name": name})
 
 
 def _deliver_to_topic(
     state: SandboxState, world: FcmWorld, project: str, message: dict[str, Any], body: dict
-) -> web.Response:
+) -> Answer:
     if message.get("topic"):
         label, audience = message["topic"], set(world.topics.get(message["topic"], set()))
     else:
@@ -172,4 +187,4 @@ def _deliver_to_topic(
         state.counters.add("topic_messages", label)
         live = [t for t in audience if not world.token_is_unregistered(t)]
         state.counters.add_many("delivered", live)
-    return web.json_response({"name": name})
+    return ok_answer({"name": name})

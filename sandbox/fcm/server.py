@@ -21,12 +21,14 @@ from aiohttp import web
 
 from sandbox.common import STATE_KEY, AppServer, SandboxState, make_sandbox_app
 from sandbox.fcm.errors import fault_response
+from sandbox.fcm.front import SendFront
 from sandbox.fcm.oauth import JWT_BEARER, GrantError, IssuedToken, project_of, verify_assertion
 from sandbox.fcm.schema import RequestValidator, load_discovery
 from sandbox.fcm.send import CACHE_KEY, VALIDATOR_KEY, _VerdictCache, send_message
 from sandbox.fcm.state import FCM_KEY, TOPIC_NAME, FcmWorld
 from sandbox.fcm.topics import add_topic_routes
 
+MAX_BODY = 4 * 1024 * 1024  # bytes of a request body, on either listener
 DEFAULT_LIMITS: dict[str, Any] = {
     "enabled": True,
     "project_per_min": 600_000,
@@ -101,7 +103,7 @@ def create_fcm_app(
     state = SandboxState(name="fcm", limits={**DEFAULT_LIMITS, **(limits or {})})
     world = FcmWorld(project_id=project_id)
     state.reset_hooks.append(world.reset)
-    app = make_sandbox_app(state, fault_response)
+    app = make_sandbox_app(state, fault_response, client_max_size=MAX_BODY)
     app[FCM_KEY] = world
     app[VALIDATOR_KEY] = RequestValidator(load_discovery(discovery_path))
     app[CACHE_KEY] = _VerdictCache()
@@ -115,8 +117,12 @@ def create_fcm_app(
     return app
 
 
-class FcmSandbox(AppServer):
-    """`await FcmSandbox(path).start()` → base URL; `.state` / `.world` for in-process tests."""
+class FcmSandbox:
+    """`await FcmSandbox(path).start()` → base URL; `.state` / `.world` for in-process tests.
+
+    The base URL is the lean front (`sandbox.fcm.front`): it answers sends itself and relays
+    every other request to the aiohttp app, which listens on a port of its own (`app_url`).
+    """
 
     def __init__(
         self,
@@ -126,11 +132,23 @@ class FcmSandbox(AppServer):
         limits: dict[str, Any] | None = None,
         port: int = 0,
     ) -> None:
-        super().__init__(
-            create_fcm_app(discovery_path, project_id=project_id, limits=limits), port=port
-        )
+        self.app = create_fcm_app(discovery_path, project_id=project_id, limits=limits)
         self.state = self.app[STATE_KEY]
         self.world = self.app[FCM_KEY]
+        self._app_server = AppServer(self.app)
+        self._front = SendFront(self.app, max_body=MAX_BODY)
+        self._port = port
+        self.url = ""
+        self.app_url = ""
+
+    async def start(self) -> str:
+        self.app_url = await self._app_server.start()
+        self.url = await self._front.start(self.app_url, port=self._port)
+        return self.url
+
+    async def stop(self) -> None:
+        await self._front.stop()
+        await self._app_server.stop()
 
     @property
     def token_uri(self) -> str:
