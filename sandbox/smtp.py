@@ -21,6 +21,7 @@ import asyncio
 import email.utils
 import functools
 import itertools
+import re
 import time
 import weakref
 from collections import deque
@@ -152,9 +153,27 @@ def build_dsn(original: StoredMessage, recipient: str, hostname: str) -> bytes:
     return "\r\n".join(lines).encode("utf-8")
 
 
-@functools.lru_cache(maxsize=1024)
+# `<local@domain>` with both sides plain dot-atoms (RFC 5322 3.2.3), and what follows. For
+# such an address the header parser's answer is the text itself, and it is what nearly every
+# sender writes; the parser, a third of this server's CPU in a big send, runs for the rest.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>(.*)", re.S)
+
+
 def _parse_address(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
     """`SMTP._getaddr` of aiosmtpd 1.4.6: (address, rest), (None, None) when unparsable."""
+    plain = _PLAIN_ANGLE_ADDR.fullmatch(arg)
+    if plain is None or "(" in plain.group(2):  # a comment after it: the parser's job
+        return _parse_address_fully(arg, local_part_limit)
+    addr, rest = plain.groups()
+    if local_part_limit and len(addr.rpartition("@")[0]) > local_part_limit:
+        return None, None
+    # As the parser does: blanks after the address go, and with them all whitespace.
+    return addr, rest.lstrip() if rest[:1] in (" ", "\t") else rest
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_address_fully(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
     if not arg:
         return "", ""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP
 
 from sandbox.common import AppServer, SandboxControl
-from sandbox.smtp import SandboxSMTP, SmtpSandbox
+from sandbox.smtp import _PLAIN_ANGLE_ADDR, SandboxSMTP, SmtpSandbox
 from tests.registry.test_email_address import isemail_cases
 
 
@@ -204,10 +205,18 @@ async def test_address_parse_is_aiosmtpd_own(reference_dir: Path) -> None:
     as aiosmtpd's for every address of the isemail suite, bare, in brackets, with params."""
     theirs, ours = SMTP(handler=None), SandboxSMTP(handler=None)
     addresses = [address for _, address, _, _ in isemail_cases(reference_dir)]
-    args = [form for a in addresses for form in (a, f"<{a}>", f"<{a}> SIZE=10", f" <{a}")]
-    assert len(args) > 600
+    for suite in ("email", "idn-email"):
+        path = reference_dir / "email" / f"jsonschema-testsuite_{suite}.json"
+        addresses += [str(c["data"]) for g in json.loads(path.read_text()) for c in g["tests"]]
+    addresses += ["taro.yamada+city@example.jp", "o'brien@example.com", "a" * 65 + "@ex.jp"]
+    forms = ("{}", "<{}>", "<{}> SIZE=10", " <{}", "<{}>SIZE=1", "<{}>\tBODY=8BITMIME")
+    forms += ("<{}>  (comment) SIZE=1", "<{}> \u3000 SIZE=1")
+    args = [form.format(a) for a in addresses for form in forms]
+    assert len(args) > 1500
     for arg in [*args, "", "<>", "<", "<" + "a" * 70 + "@example.jp>"]:
         assert _outcome(ours._getaddr, arg) == _outcome(theirs._getaddr, arg), arg
+    # Not a vacuous pass: most of them took the quick read of plain addresses.
+    assert sum(_PLAIN_ANGLE_ADDR.fullmatch(arg) is not None for arg in args) > 250
 
 
 def _outcome(parse: Callable[[str], object], arg: str) -> object:
