@@ -11,8 +11,9 @@ tokens, topic management, control routes) is relayed to the aiohttp app on a pri
 so the sandbox keeps one URL.
 
 What it does: keep-alive, pipelined requests answered in order, chunked request bodies
-(httptools decodes them), `Expect: 100-continue`, a body limit (413), an unreadable request
-(400, then the connection is closed). What it does not: upgrades, HTTP/2.
+(httptools decodes them), `Expect: 100-continue`, limits on the head (431) and body (413),
+an unreadable request (400); a refusal closes the connection. What it does not: upgrades,
+HTTP/2, idle timeouts (it listens on 127.0.0.1 for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from sandbox.fcm.errors import Answer, fault_answer, google_answer
 from sandbox.fcm.send import answer_send
 
 log = logging.getLogger(__name__)
+
+MAX_HEAD = 64 * 1024  # bytes of a request line and headers (aiohttp allows 8 kB a line)
+_HEAD_TOO_LARGE = (431, "The request line and headers are too large.")
 
 _SEND_PATH = re.compile(r"/v1/projects/([^/]+)/messages:send")
 # Not relayed either way: they describe one hop, and each side sets its own.
@@ -198,7 +202,9 @@ class _Connection(asyncio.Protocol):
         self._waiting: deque[_Request] = deque()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._too_large = False
+        self._refusal: tuple[int, str] | None = None  # why a callback stopped the parser
+        self._in_head = True  # reading a request line and headers
+        self._head_bytes = 0  # bytes received while in them
         self._start_message()
 
     def _start_message(self) -> None:
@@ -206,6 +212,7 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._size = 0
+        self._head_size = 0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -215,15 +222,17 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        if self._in_head:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._refuse(400, "Protocol upgrades are not supported.")
         except httptools.HttpParserError:  # also what a callback raised, wrapped or not
-            if self._too_large:
-                self._refuse(413, "The request body is too large.")
-            else:
-                self._refuse(400, "The request could not be parsed.")
+            self._refuse(*(self._refusal or (400, "The request could not be parsed.")))
+        else:  # httptools buffers a header until it ends: bound what it may hold
+            if self._in_head and self._head_bytes > 2 * MAX_HEAD:
+                self._refuse(*_HEAD_TOO_LARGE)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -237,22 +246,32 @@ class _Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._target += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD:
+            self._refusal = _HEAD_TOO_LARGE
+            raise _Refused
+
     def on_headers_complete(self) -> None:
+        self._in_head = False
         if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
         if self._size > self._front.max_body:
-            self._too_large = True
-            raise _TooLarge
+            self._refusal = (413, "The request body is too large.")
+            raise _Refused
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_head, self._head_bytes = True, 0
         request = _Request(
             method=self._parser.get_method().decode("ascii"),
             target=self._target.decode("latin-1"),
@@ -309,5 +328,5 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
 
-class _TooLarge(httptools.HttpParserError):
-    """Raised from `on_body` to stop the parser."""
+class _Refused(httptools.HttpParserError):
+    """Raised from a parser callback to stop the parser (`_Connection._refusal` says why)."""

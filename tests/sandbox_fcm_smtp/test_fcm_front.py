@@ -16,6 +16,7 @@ import httptools
 import pytest
 
 from sandbox.fcm import FcmSandbox
+from sandbox.fcm.front import MAX_HEAD
 from sandbox.fcm.server import MAX_BODY
 
 from .conftest import PROJECT, fetch_access_token
@@ -152,8 +153,21 @@ async def test_connection_close_is_honoured(fcm, connect, bearer) -> None:
             + b"\r\n0\r\n\r\n",
             413,
         ),
+        (b"GET /_sandbox/log HTTP/1.1\r\nX-Filler: " + b"y" * MAX_HEAD + b"\r\n\r\n", 431),
+        (b"GET /" + b"z" * MAX_HEAD + b" HTTP/1.1\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nX-Endless: " + b"y" * (3 * MAX_HEAD), 431),  # never ends
     ],
-    ids=["garbage", "negative-length", "upgrade", "asterisk", "absolute-form", "too-large"],
+    ids=[
+        "garbage",
+        "negative-length",
+        "upgrade",
+        "asterisk",
+        "absolute-form",
+        "too-large",
+        "long-header",
+        "long-target",
+        "endless-header",
+    ],
 )
 async def test_hostile_bytes_get_an_answer_and_a_hang_up(
     fcm, connect, raw: bytes, status: int
