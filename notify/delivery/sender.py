@@ -63,9 +63,9 @@ log = logging.getLogger(__name__)
 # well inside the job timeout.
 LANE_BUDGET_S = 60.0
 # Pool loops that keep going in a process whose email lane runs. Every SMTP reply waits for
-# this event loop: sixteen LINE batches in flight beside it (claims, 500-row updates) made a
-# 1M send's email crawl at 150-200 messages a second while LINE ran, against 1,000-1,200 once
-# LINE was done. The other processes' pools send LINE.
+# this event loop: sixteen LINE batches beside it (the pool's size then; claims, 500-row
+# updates) made a 1M send's email crawl at 150-200 messages a second while LINE ran, against
+# 1,000-1,200 once LINE was done. The other processes' pools send LINE.
 POOL_LOOPS_BESIDE_EMAIL = 2
 # A job whose channel has no lane anywhere and that met another channel's lane this many
 # times (about 3 s of quick returns) starts its lane beside that one: no other process is
