@@ -24,7 +24,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -66,15 +66,14 @@ class _Request:
     headers: dict[str, str]  # names in lower case
     body: bytes
     keep_alive: bool
+    path: str = field(init=False)
+    query: str = field(init=False)
+    project: str | None = field(init=False)  # a send's project; None for any other request
 
-    @property
-    def path(self) -> str:
-        return self.target.partition("?")[0]
-
-    def project(self) -> str | None:
-        """The project of a send request, None for any other request."""
+    def __post_init__(self) -> None:
+        self.path, _, self.query = self.target.partition("?")
         match = _SEND_PATH.fullmatch(self.path) if self.method == "POST" else None
-        return unquote(match.group(1)) if match else None
+        self.project = unquote(match.group(1)) if match else None
 
 
 def _head(status: int, headers: Mapping[str, str], length: int, keep_alive: bool) -> bytes:
@@ -141,13 +140,13 @@ class SendFront:
 
     def answer_now(self, request: _Request) -> bytes | None:
         """A send answered without waiting (no faults to inject), else None."""
-        project = request.project()
+        project = request.project
         if project is None or self.app[STATE_KEY].faults.active():
             return None
         return self._send(request, project, self._log(request))
 
     async def answer_later(self, request: _Request) -> bytes:
-        project = request.project()
+        project = request.project
         if project is None:
             return await self._relay(request)
         entry = self._log(request)
@@ -162,10 +161,9 @@ class SendFront:
         )
 
     def _log(self, request: _Request) -> dict[str, Any]:
-        query = request.target.partition("?")[2]
         state = self.app[STATE_KEY]
         return log_request(
-            state, request.method, request.path, query, request.headers, request.body
+            state, request.method, request.path, request.query, request.headers, request.body
         )
 
     async def _relay(self, request: _Request) -> bytes:
