@@ -16,7 +16,7 @@ import httptools
 import pytest
 
 from sandbox.fcm import FcmSandbox
-from sandbox.fcm.front import MAX_HEAD
+from sandbox.fcm.front import MAX_HEAD, SendFront
 from sandbox.fcm.server import MAX_BODY
 
 from .conftest import PROJECT, fetch_access_token
@@ -217,3 +217,18 @@ async def test_the_relay_passes_status_headers_and_body(fcm, connect, session) -
     # The aiohttp app itself still answers sends, by the same rules.
     async with session.post(f"{fcm.app_url}{SEND}", json={"message": {}}) as response:
         assert response.status == 401
+
+
+async def test_an_unreachable_app_is_a_502_and_a_hang_up(fcm) -> None:
+    front = SendFront(fcm.app, max_body=MAX_BODY)
+    url = urlsplit(await front.start("http://127.0.0.1:1"))  # nothing listens on port 1
+    try:
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write(b"GET /_sandbox/counters HTTP/1.1\r\nHost: fcm\r\n\r\n")
+        answers = Answers(reader)
+        ((status, _, body),) = await answers.read(1)
+        assert (status, json.loads(body)["error"]["code"]) == (502, 502)
+        assert await answers.closed()
+        writer.close()
+    finally:
+        await front.stop()
