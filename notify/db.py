@@ -104,6 +104,14 @@ class Database:
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
+    @asynccontextmanager
+    async def autocommit_session(self) -> AsyncIterator[AsyncSession]:
+        """A session on an `autocommit` connection: each statement commits as it runs, with
+        no BEGIN and COMMIT round trips. Only for steps that are safe one statement at a
+        time (each guarded on its own, as a batch claim and the loading of its rows)."""
+        async with self.autocommit() as conn, AsyncSession(conn, expire_on_commit=False) as s:
+            yield s
+
     async def close(self) -> None:
         await self.engine.dispose()
 

@@ -14,8 +14,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ARRAY, BigInteger, String, Table, Update, bindparam, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    BindParameter,
+    String,
+    Table,
+    TextClause,
+    Update,
+    bindparam,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from channels.base import ChannelName, DeliveryResult, Outcome
 from notify.db import UTCDateTime
@@ -227,6 +238,77 @@ _SENT_FROM_ARRAYS = text(
     bindparam("names", type_=ARRAY(String)),
     bindparam("now", type_=UTCDateTime),
 )
+
+
+# Every recipient of the batch sent, and the batch released, in one statement (PostgreSQL):
+# a statement commits as one, so it needs no BEGIN and COMMIT round trips around it, where
+# the two UPDATEs in a transaction took four. The release is guarded by the lease token as
+# `_release` does; the marks are kept even when the lease was lost, as there.
+_ALL_SENT_AND_RELEASED = """
+    WITH marked AS (
+        UPDATE deliveries AS d
+           SET status = 'sent', provider_id = v.name, error_code = NULL,
+               attempts = d.attempts + 1, sent_at = :now, updated_at = :now
+          FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
+         WHERE d.id = v.id AND (d.status || '') = 'queued'
+     RETURNING 1
+    ), released AS (
+        UPDATE delivery_batches
+           SET status = 'done', lease_token = NULL, lease_until = NULL,
+               next_attempt_at = NULL, updated_at = :now, sent_at = :now
+         WHERE id = :batch_id AND lease_token = :token
+     RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM released)
+"""
+_ALL_SENT_AND_RELEASED_ONE_NAME = _ALL_SENT_AND_RELEASED.replace(
+    "unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)",
+    "unnest(CAST(:ids AS BIGINT[])) AS v(id)",
+).replace("provider_id = v.name", "provider_id = CAST(:name AS VARCHAR)")
+
+
+def _all_sent_statement(one_name: bool) -> TextClause:
+    params: list[BindParameter[Any]] = [
+        bindparam("ids", type_=ARRAY(BigInteger)),
+        bindparam("now", type_=UTCDateTime),
+    ]
+    if one_name:
+        return text(_ALL_SENT_AND_RELEASED_ONE_NAME).bindparams(*params)
+    names = bindparam("names", type_=ARRAY(String))
+    return text(_ALL_SENT_AND_RELEASED).bindparams(*params, names)
+
+
+_ALL_SENT = {one_name: _all_sent_statement(one_name) for one_name in (True, False)}
+
+
+def all_sent(results: Sequence[DeliveryResult]) -> bool:
+    return all(result.outcome is Outcome.SENT for result in results)
+
+
+async def record_all_sent(
+    conn: AsyncConnection,
+    rows: Sequence[BatchRow],
+    results: Sequence[DeliveryResult],
+    *,
+    batch_id: int,
+    token: str,
+    now: dt.datetime,
+) -> tuple[int, bool]:
+    """PostgreSQL, every result SENT (`all_sent`): mark the rows and release the batch as
+    done, in one statement; returns (rows marked, whether the lease was still ours)."""
+    if len(results) != len(rows):  # as record_results: never mark the wrong people sent
+        raise RuntimeError(f"{len(results)} results for {len(rows)} recipients")
+    names = [(result.provider_id or "")[:128] or None for result in results]
+    one_name = len(set(names)) == 1  # LINE: the multicast's one request id
+    params: dict[str, Any] = {
+        "ids": [row.delivery_id for row in rows],
+        "now": now,
+        "batch_id": batch_id,
+        "token": token,
+    }
+    params.update({"name": names[0]} if one_name else {"names": names})
+    marked, released = (await conn.execute(_ALL_SENT[one_name], params)).one()
+    return int(marked), bool(released)
 
 
 async def mark_skipped(session: AsyncSession, ids: list[int], now: dt.datetime, code: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from arq import Retry
 from arq.connections import ArqRedis
 from sqlalchemy import select, update
 
-from channels.base import SendContext
+from channels.base import DeliveryResult, SendContext
 from notify.db import Database, utcnow
 from notify.delivery import batches, lanes, sender
 from notify.delivery.engine import begin_delivery
@@ -302,3 +303,53 @@ async def _batch_ids(db: Database) -> list[int]:
     async with db.transaction() as session:
         ids = await session.execute(select(DeliveryBatch.id).order_by(DeliveryBatch.id))
     return list(ids.scalars())
+
+
+@pytest.mark.parametrize("names", ["one per request", "one per recipient"])
+async def test_a_record_after_the_lease_was_lost_keeps_the_results_and_the_new_holder(
+    db: Database,
+    sandboxes: SandboxHandles,
+    ctx: dict[str, Any],
+    names: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A run whose lease ran out while it sent (a stalled process) still records what crossed
+    # the wire, but the batch stays with the run that took it over. On PostgreSQL an
+    # all-sent batch is recorded by one statement (`record.record_all_sent`), elsewhere by
+    # the transaction: both must agree.
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(30)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)
+    rt = runtime(ctx)
+    attempt = await batches.open_attempt(rt, None, channel="fcm")
+    assert isinstance(attempt, batches.Attempt) and len(attempt.rows) == 30
+    async with db.transaction() as session:  # another run takes the batch over
+        await session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == attempt.batch.id)
+            .values(lease_token="taken-over-by-another-run")
+        )
+    if names == "one per request":
+        results = [DeliveryResult.sent("7d1f3c2e-0b5a-4e8f-9a6b-2c4d5e6f7a8b")] * 30
+    else:
+        results = [DeliveryResult.sent(f"projects/p/messages/{i}") for i in range(30)]
+
+    with caplog.at_level(logging.WARNING, logger="notify.delivery.batches"):
+        next_try = await batches.record_attempt(
+            rt, attempt.batch, attempt.broadcast, attempt.rows, results, attempt.token
+        )
+
+    assert next_try is None
+    assert "lease lost before recording" in caplog.text
+    async with db.transaction() as session:
+        recorded = (
+            await session.execute(
+                select(Delivery.status, Delivery.provider_id, Delivery.attempts)
+                .where(Delivery.batch_id == attempt.batch.id)
+                .order_by(Delivery.id)
+            )
+        ).all()
+        batch = await session.get(DeliveryBatch, attempt.batch.id)
+    assert [tuple(r) for r in recorded] == [("sent", r.provider_id, 1) for r in results]
+    assert batch is not None and batch.status == BatchStatus.SENDING
+    assert batch.lease_token == "taken-over-by-another-run"

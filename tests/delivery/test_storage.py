@@ -13,7 +13,13 @@ from sqlalchemy import delete, insert, text
 
 from channels.base import DeliveryResult
 from notify.db import Database, utcnow
-from notify.delivery.record import _SENT_FROM_ARRAYS, BatchRow, record_results
+from notify.delivery.record import (
+    _ALL_SENT,
+    _SENT_FROM_ARRAYS,
+    BatchRow,
+    record_all_sent,
+    record_results,
+)
 from notify.delivery.tables import Delivery, DeliveryStatus
 from notify.settings import Settings
 
@@ -49,9 +55,10 @@ async def _queued_rows(db: Database, broadcast_id: int) -> list[BatchRow]:
         return [BatchRow(d, 0, 0, "token", None, "ja", "141313", 0, 0) for d in ids]
 
 
+@pytest.mark.parametrize("how", ["in a transaction", "all sent, in one statement"])
 @pytest.mark.parametrize("provider_ids", ["one per request", "one per recipient"])
 async def test_recording_sent_rewrites_each_row_in_place(
-    pg_db: Database, provider_ids: str
+    pg_db: Database, provider_ids: str, how: str
 ) -> None:
     broadcast_id = 10**12 + secrets.randbelow(10**9)  # no foreign key: a private range
     rows = await _queued_rows(pg_db, broadcast_id)
@@ -62,9 +69,16 @@ async def test_recording_sent_rewrites_each_row_in_place(
         results = [DeliveryResult.sent(names.format(i)) for i in range(ROWS)]
     try:
         async with pg_db.transaction() as session:
-            recorded = await record_results(
-                session, "fcm", rows, results, now=utcnow(), max_attempts=3
-            )
+            if how == "in a transaction":
+                recorded = await record_results(
+                    session, "fcm", rows, results, now=utcnow(), max_attempts=3
+                )
+                sent = recorded.sent
+            else:  # a batch id nobody has: only the marks change anything
+                conn = await session.connection()
+                sent, _ = await record_all_sent(
+                    conn, rows, results, batch_id=-1, token="none", now=utcnow()
+                )
             counts = await session.execute(
                 text(
                     "SELECT pg_stat_get_xact_tuples_updated('deliveries'::regclass),"
@@ -72,7 +86,7 @@ async def test_recording_sent_rewrites_each_row_in_place(
                 )
             )
             updated, hot = counts.one()
-        assert recorded.sent == ROWS
+        assert sent == ROWS
         assert (updated, hot) == (ROWS, ROWS)
     finally:
         async with pg_db.transaction() as session:
@@ -93,24 +107,38 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
-async def test_per_recipient_names_are_written_with_one_lookup_per_row(pg_db: Database) -> None:
+_MARKS = {
+    "names in a transaction": _SENT_FROM_ARRAYS,
+    "names, with the release": _ALL_SENT[False],
+    "one name, with the release": _ALL_SENT[True],
+}
+
+
+@pytest.mark.parametrize("statement", list(_MARKS))
+async def test_per_recipient_names_are_written_with_one_lookup_per_row(
+    pg_db: Database, statement: str
+) -> None:
     """FCM's results (a message name per recipient) travel as two arrays; the array must be
     read once and each row found by its key, not the array rescanned per row (once 14 ms
-    instead of 1 for a batch of 500)."""
+    instead of 1 for a batch of 500). The same for the one statement that marks an all-sent
+    batch and releases it (`record.record_all_sent`), with names or LINE's one name."""
     broadcast_id = 10**12 + secrets.randbelow(10**9)
     rows = await _queued_rows(pg_db, broadcast_id)
     ids = [row.delivery_id for row in rows]
     names = [f"projects/hub-sandbox/messages/0:{i:016d}%sandbox" for i in ids]
-    explain = text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_SENT_FROM_ARRAYS.text}").bindparams(
-        *_SENT_FROM_ARRAYS._bindparams.values()
+    marks = _MARKS[statement]
+    explain = text(f"EXPLAIN (ANALYZE, FORMAT JSON) {marks.text}").bindparams(
+        *marks._bindparams.values()
     )
+    params = {"ids": ids, "names": names, "name": names[0], "now": utcnow()}
+    params.update(batch_id=-1, token="no batch has this id")
     try:
         async with pg_db.sessionmaker() as session, session.begin():
             # A table of a real send's size around the batch (inside this transaction only):
             # on a few hundred rows any plan is fast and a scan of all of them is fine.
             await session.execute(_OTHER_ROWS, {"broadcast_id": broadcast_id + 1})
             await session.execute(text("ANALYZE deliveries"))
-            plan = await session.execute(explain, {"ids": ids, "names": names, "now": utcnow()})
+            plan = await session.execute(explain, params)
             top = plan.scalar_one()[0]["Plan"]
             await session.rollback()
         scans = [n for n in _nodes(top) if n["Node Type"] == "Function Scan"]
