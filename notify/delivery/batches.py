@@ -197,16 +197,20 @@ async def _open_next_due(
     broadcast, its rows. A transaction around them would add a BEGIN and a COMMIT round trip
     to every batch, and a round trip to PostgreSQL (a write that wakes its backend, and one
     back) was the largest single cost of the worker's CPU on LINE's batches. A claim whose
-    rows could not be loaded is handed back at once rather than left to its lease."""
+    rows could not be loaded is handed back at once rather than left to its lease. The
+    broadcast is read at its first claim in this process (`DeliveryRuntime.sending`)."""
     async with rt.db.autocommit_session() as session:
         batch = await _claim_next_due(session, channel, now, token, lease_until)
         if batch is None:
             return "none"
         try:
-            broadcast = await session.get(Broadcast, batch.broadcast_id)
+            broadcast = rt.sending.get(batch.broadcast_id)
             if broadcast is None:
-                return "missing"
-            session.expunge_all()  # plain values from here on: nothing is flushed back
+                broadcast = await session.get(Broadcast, batch.broadcast_id)
+                if broadcast is None:
+                    return "missing"
+                session.expunge_all()  # plain values from here on: nothing is flushed back
+                rt.remember_sending(broadcast)
             rows, inactive = await _load_rows(session, batch.id)
             if inactive:
                 await mark_skipped(session, inactive, now, "endpoint_inactive")

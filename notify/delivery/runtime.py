@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from notify.city import CityConfig
 from notify.db import Database
 from notify.delivery.ratelimit import Bucket, RateLimiter, buckets_for
 from notify.delivery.render_cache import RenderCache
+from notify.models import Broadcast
 from notify.settings import Settings
 
 # How many batches of a channel one worker process may have in flight. FCM and SMTP have no
@@ -34,6 +36,7 @@ LANE_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n == 
 POOL_CHANNELS = tuple(name for name, n in IN_FLIGHT_PER_PROCESS.items() if n > 1)
 # Every channel whose batches a lane or pool takes from the database.
 DRAWN_CHANNELS = LANE_CHANNELS + POOL_CHANNELS
+SENDING_REMEMBERED = 64  # broadcasts (`DeliveryRuntime.sending`); a few send at once
 
 
 @dataclass(slots=True)
@@ -52,6 +55,17 @@ class DeliveryRuntime:
     pools: set[str] = field(default_factory=set)  # the channels whose pool runs here (LINE)
     lane_calls: dict[str, int] = field(default_factory=dict)  # jobs that found it running
     turn: tuple[str, str] | None = None  # (lane here, channel it should turn to): sender._lane
+    # Broadcasts whose batches this process sends, as read at their first claim here: what
+    # a send reads of one (content, channels, policy, priority) is frozen from approval on
+    # (only a draft is edited), and each claim checks the live status in the database.
+    sending: dict[int, Broadcast] = field(default_factory=dict)
+    # Attempts per broadcast sending here and not yet recorded (sender._attempt).
+    in_flight: Counter[int] = field(default_factory=Counter)
+
+    def remember_sending(self, broadcast: Broadcast) -> None:
+        if len(self.sending) >= SENDING_REMEMBERED:
+            del self.sending[next(iter(self.sending))]  # the oldest
+        self.sending[broadcast.id] = broadcast
 
     def batch_size(self, channel: str) -> int:
         configured = {

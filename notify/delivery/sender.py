@@ -40,6 +40,7 @@ from channels.base import ChannelName, DeliveryResult, PushMessage, Recipient, S
 from notify.db import utcnow
 from notify.delivery import batches as batch_state
 from notify.delivery import lanes
+from notify.delivery.engine import maybe_finish
 from notify.delivery.ratelimit import TooLong
 from notify.delivery.record import BatchRow
 from notify.delivery.render_cache import RenderFailed
@@ -331,6 +332,9 @@ async def _attempt(
     `following`: the lane's claim of its next batch, made meanwhile."""
     batch, broadcast, lease, rows = attempt.batch, attempt.broadcast, attempt.token, attempt.rows
     attempt.hold(rt)
+    rt.in_flight[broadcast.id] += 1
+    next_try: float | None = None
+    finished_here = False  # recorded done, with nothing of the broadcast claimed after it
     try:
         if not rows:
             await batch_state.finish_empty(rt, batch.id, lease, broadcast.id, utcnow())
@@ -367,7 +371,7 @@ async def _attempt(
         more_to_send = await _claimed_for(following, broadcast.id)
         recording = time.monotonic()
         record = batch_state.record_attempt(
-            rt, batch, broadcast, rows, outcome.results, lease, check_finish=not more_to_send
+            rt, batch, broadcast, rows, outcome.results, lease, check_finish=False
         )
         if sent_s is None:
             next_try = await record
@@ -383,9 +387,28 @@ async def _attempt(
                 sent_s or 0.0,
                 time.monotonic() - recording,
             )
+        finished_here = next_try is None and not more_to_send
     finally:
         attempt.let_go()
+        last_here = _settle(rt, broadcast.id)
+    if finished_here and last_here:
+        await maybe_finish(rt, broadcast.id)
     return next_try
+
+
+def _settle(rt: DeliveryRuntime, broadcast_id: int) -> bool:
+    """This attempt is over; whether it was the broadcast's last one in flight here.
+
+    Whether a broadcast finished is asked after a record commits (`maybe_finish`), and only
+    by the last of this process's attempts of it to end: the others still in flight (a LINE
+    pool's loops) will each have committed before that last one asks, and asking after
+    every batch was a database round trip per batch. Done without an await in between, the
+    count and the answer cannot interleave with another attempt's."""
+    last = rt.in_flight[broadcast_id] <= 1
+    rt.in_flight[broadcast_id] -= 1
+    if rt.in_flight[broadcast_id] <= 0:
+        del rt.in_flight[broadcast_id]
+    return last
 
 
 async def _claimed_for(

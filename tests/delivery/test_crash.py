@@ -353,3 +353,26 @@ async def test_a_record_after_the_lease_was_lost_keeps_the_results_and_the_new_h
     assert [tuple(r) for r in recorded] == [("sent", r.provider_id, 1) for r in results]
     assert batch is not None and batch.status == BatchStatus.SENDING
     assert batch.lease_token == "taken-over-by-another-run"
+
+
+async def test_a_broadcast_read_at_its_first_claim_still_pauses_at_the_next(
+    db: Database, sandboxes: SandboxHandles, ctx: dict[str, Any]
+) -> None:
+    # A process reads a broadcast once, at its first claim, and keeps it for the next ones
+    # (its content is frozen once approved); whether it is still sending is asked by every
+    # claim, of the database.
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(300)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)  # three batches of 100
+    rt = runtime(ctx)
+    first = await batches.open_attempt(rt, None, channel="fcm")
+    assert isinstance(first, batches.Attempt) and broadcast_id in rt.sending
+
+    for status, expect_claim in (("paused", False), ("cancelled", False), ("sending", True)):
+        async with db.transaction() as session:
+            await session.execute(
+                update(Broadcast).where(Broadcast.id == broadcast_id).values(status=status)
+            )
+        claim = await batches.open_attempt(rt, None, channel="fcm")
+        assert isinstance(claim, batches.Attempt) is expect_claim, status
+    assert isinstance(claim, batches.Attempt) and claim.broadcast is first.broadcast
