@@ -8,7 +8,8 @@ request is one pre-built header block and one `transport.write`, and the answer 
 httptools (MagicStack's C parser, the one uvicorn uses). aiohttp stays for everything else.
 
 What it does: keep-alive connections reused LIFO, TLS for https, Content-Length and chunked
-answers (httptools decodes them), one deadline per request (connect, write and answer), and
+answers (httptools decodes them), a deadline for a new connection's connect and one for each
+answer (a timer on the connection, not `asyncio.timeout`: see `_Connection`), and
 any failure closes that connection. What it does not: redirects, proxies, cookies, HTTP/2.
 Errors are `OSError`s (`ConnectionError`, `TimeoutError`), as for a socket.
 """
@@ -41,8 +42,12 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
+        # Made inside the loop (by `create_connection`): asking for it per request costs a
+        # getpid() system call each time (CPython's fork check), as does `asyncio.timeout`.
+        self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[Response] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         self._body: list[bytes] = []
         self._retry_after: str | None = None
         self.open = True
@@ -74,6 +79,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         waiter, self._waiter = self._waiter, None
+        self._stop_deadline()
         keep_alive = self._parser.should_keep_alive()
         response = Response(self._parser.get_status_code(), b"".join(self._body), self._retry_after)
         if not keep_alive:
@@ -82,21 +88,35 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(response)
 
     # the client's side
-    def send(self, request: bytes) -> asyncio.Future[Response]:
+    def send(self, request: bytes, timeout_s: float) -> asyncio.Future[Response]:
+        """Write the request; the answer comes within `timeout_s` or the connection fails
+        with `TimeoutError` (one timer, cancelled by the answer)."""
         assert self._transport is not None and self._waiter is None
         self._body, self._retry_after = [], None
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
+        self._deadline = self._loop.call_later(timeout_s, self._timed_out)
         self._transport.write(request)
         return self._waiter
 
+    def _timed_out(self) -> None:
+        self._deadline = None
+        self._fail(TimeoutError("no answer in time"))
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
     def _fail(self, exc: Exception) -> None:
         waiter, self._waiter = self._waiter, None
+        self._stop_deadline()
         self.close()
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
     def close(self) -> None:
         self.open = False
+        self._stop_deadline()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
@@ -136,26 +156,30 @@ class Http1Client:
         return ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
     async def send(self, head: bytes, body: bytes) -> Response:
-        """One request (`head` from `request_head`) and its answer, within the deadline."""
+        """One request (`head` from `request_head`) and its answer, each step within the
+        deadline (a new connection's connect, then the answer)."""
         request = b"%b%d\r\n\r\n%b" % (head, len(body), body)
-        connection: _Connection | None = None
-        try:
+        connection = self._idle_connection()
+        if connection is None:
             async with asyncio.timeout(self._timeout):
-                connection = await self._connection()
-                response = await connection.send(request)
+                connection = await self._connect()
+        try:
+            response = await connection.send(request, self._timeout)
         except BaseException:
-            if connection is not None:
-                connection.close()  # its answer may still come: never reuse it
+            connection.close()  # its answer may still come: never reuse it
             raise
         if connection.open and len(self._idle) < self._keep:
             self._idle.append(connection)
         return response
 
-    async def _connection(self) -> _Connection:
+    def _idle_connection(self) -> _Connection | None:
         while self._idle:
             connection = self._idle.pop()
             if connection.open:
                 return connection
+        return None
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(
             _Connection,
