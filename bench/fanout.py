@@ -215,7 +215,8 @@ def limit_ratios(result: dict[str, Any], scale: float, wall_s: float) -> dict[st
     return {
         "limit_scale": scale,
         "limit_bound_s": round(bound, 2),
-        "limit_ratio": round(wall_s / bound, 2),
+        # None: no LINE or FCM recipient (`--channels email`), so no limit bounds the send.
+        "limit_ratio": round(wall_s / bound, 2) if bound else None,
         "limit_ratio_per_channel": per_channel,
     }
 
