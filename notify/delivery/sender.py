@@ -73,6 +73,10 @@ POOL_LOOPS_BESIDE_EMAIL = 2
 # free (a one-worker deployment), and both channels going slower beats one waiting for the
 # other to run dry.
 BESIDE_AFTER_TRIES = 6
+# A job that found its channel's lane or pool here, alone, goes back to the queue this many
+# times for another process to start a second one (`_pass_on`): a few seconds of quick
+# returns (`_come_back_in`).
+PASS_ON_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +99,21 @@ async def send_batch(
         if channel is None:
             return "missing"
     if IN_FLIGHT_PER_PROCESS.get(channel, 1) > 1:
-        return await _pool(rt, batch_id, channel)
+        return await _pool(rt, batch_id, channel, job_try)
     return await _lane(rt, batch_id, channel, job_try)
+
+
+async def _pass_on(rt: DeliveryRuntime, channel: str, job_try: int) -> bool:
+    """Whether a job that found its channel's lane or pool running here should go back to
+    the queue for another process, rather than leave its batch to this one: for its first
+    few tries (`PASS_ON_TRIES`), while no other process runs the channel. A send's first
+    poll often took every starter job (`queue.LANE_STARTERS` per channel) into one process,
+    and the channel then ran in that process alone while the other stood idle (an e-mail
+    only send: 3,000 mails a second from one of two processes). A free process that takes
+    the job starts a second lane or pool; a busy one sends it back, until the tries run out."""
+    if job_try >= PASS_ON_TRIES:
+        return False
+    return (await lanes.busy_lane_counts(rt)).get(channel, 0) <= 1
 
 
 def _come_back_in(job_try: int, *, lane_elsewhere: bool) -> float:
@@ -111,7 +128,7 @@ def _come_back_in(job_try: int, *, lane_elsewhere: bool) -> float:
     return min(0.05 * 2 ** min(job_try, 5), 1.0) * (1 + secrets.randbelow(500) / 1000)
 
 
-async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
+async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) -> str:
     """LINE: its batches are idempotent (retry key), so a process sends several at once.
     The channel's first job in a process starts a pool there: `IN_FLIGHT_PER_PROCESS` loops,
     each taking the channel's next due batch from the database (the job's own batch first)
@@ -119,6 +136,8 @@ async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str) -> str:
     (`lane_calls` makes the pool look once more before it stops). A retry is taken again
     when it is due, or queued with its delay when the pool stops."""
     if channel in rt.pools:
+        if await _pass_on(rt, channel, job_try):
+            raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
         rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
         return "in pool"
     rt.pools.add(channel)
@@ -177,6 +196,8 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
     that finds the process free starts a lane, for its own channel or for one that has work
     and no lane anywhere."""
     if channel in rt.lanes_here:
+        if await _pass_on(rt, channel, job_try):
+            raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
         rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
         return "in lane"
     if rt.lanes_here:
