@@ -18,7 +18,12 @@ from notify.delivery import lanes
 from notify.delivery.engine import begin_delivery
 from notify.delivery.queue import LANE_STARTERS, SEND_BATCH
 from notify.delivery.runtime import IN_FLIGHT_PER_PROCESS, runtime
-from notify.delivery.sender import BESIDE_AFTER_TRIES, POOL_LOOPS_BESIDE_EMAIL, send_batch
+from notify.delivery.sender import (
+    BESIDE_AFTER_TRIES,
+    PASS_ON_TRIES,
+    POOL_LOOPS_BESIDE_EMAIL,
+    send_batch,
+)
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
 from notify.models import Endpoint
 from notify.settings import Settings
@@ -304,6 +309,39 @@ async def test_a_job_that_meets_another_lane_comes_back_soon_then_runs_beside_it
     assert done == "fcm lane: 1 batches"
     assert times_delivered(sandboxes, town, "fcm") == {1}
     assert rt.lanes_here == {"email"}
+
+
+async def test_a_job_meeting_its_lane_alone_here_goes_back_for_another_process(
+    db: Database, ctx: dict[str, Any], sandboxes: SandboxHandles
+) -> None:
+    # A send's first poll can take both starter jobs of a channel into one process. The
+    # second one must go back to the queue while this process's lane or pool is the
+    # channel's only one (another process, if free, starts a second), for a few tries; once
+    # another runs elsewhere, or its tries are spent, it leaves its batch to the one here.
+    await seed(db, [Person(fcm=True, line=True, ward="141313") for _ in range(10)])
+    await begin_delivery(ctx, await make_broadcast(db, ["fcm", "line"]))
+    rt = runtime(ctx)
+    for channel, running_here, left_to_it in (
+        ("fcm", rt.lanes_here, "in lane"),
+        ("line", rt.pools, "in pool"),
+    ):
+        batch_id = await first_batch(db, channel=channel)
+        running_here.add(channel)
+        await lanes.mark_lane(rt, channel)  # this process's own entry
+        try:
+            with pytest.raises(Retry) as retry:
+                await send_batch(rt, batch_id, channel, job_try=1)
+            assert 0.1 <= (retry.value.defer_score or 0) / 1000 <= 0.15
+            assert await send_batch(rt, batch_id, channel, job_try=PASS_ON_TRIES) == left_to_it
+            elsewhere = {"elsewhere:1": time.time() + lanes.REGISTRY_TTL_S}
+            await rt.redis.zadd(f"delivery:lanes:{channel}", elsewhere)  # type: ignore[arg-type]
+            assert await send_batch(rt, batch_id, channel, job_try=1) == left_to_it
+        finally:
+            running_here.discard(channel)
+            await rt.redis.delete(f"delivery:lanes:{channel}")
+    # Nothing was sent by these jobs: the batches are the lanes' and pools' to take.
+    assert sandboxes.fcm.state.counters.total("delivered") == 0
+    assert sandboxes.line.base.counters.total("delivered") == 0
 
 
 async def test_one_of_two_email_lanes_turns_to_fcm_when_an_fcm_job_meets_it(
