@@ -341,18 +341,22 @@ async def reset_sandbox(info: Mapping[str, Any]) -> None:
 async def exactly_once(
     url: str, broadcast_id: int, counts: Mapping[str, Mapping[str, int]]
 ) -> dict[str, Any]:
-    """Compare the snapshot (who should get it) with what the sandboxes received."""
+    """Compare the snapshot (who should get it) with what the sandboxes received. Of the
+    recipients that received nothing (`lost`), `lost_recorded_failed` are those the hub
+    recorded as failed for good (every try met a fault, or a permanent error): accounted
+    for, but not delivered, so still counted in `lost`."""
     conn = await asyncpg.connect(pg_dsn(url))
     result: dict[str, Any] = {"lost": 0, "duplicates": 0, "delivered": 0, "per_channel": {}}
     try:
         for channel in ("line", "fcm", "email"):
             expected = 0
-            lost = duplicates = 0
+            lost = duplicates = recorded_failed = 0
             seen = counts.get(channel, {})
             async with conn.transaction():
-                async for (address,) in conn.cursor(
-                    """SELECT e.address FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                       WHERE d.broadcast_id = $1 AND d.channel = $2""",
+                async for address, status in conn.cursor(
+                    """SELECT e.address, d.status
+                         FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                        WHERE d.broadcast_id = $1 AND d.channel = $2""",
                     broadcast_id,
                     channel,
                     prefetch=20_000,
@@ -360,12 +364,14 @@ async def exactly_once(
                     expected += 1
                     n = seen.get(address, 0)
                     lost += n == 0
+                    recorded_failed += n == 0 and status == "failed"
                     duplicates += max(n - 1, 0)
             strangers = len(seen) - (expected - lost)
             result["per_channel"][channel] = {
                 "recipients": expected,
                 "delivered": expected - lost,
                 "lost": lost,
+                "lost_recorded_failed": recorded_failed,
                 "duplicates": duplicates,
                 "unexpected": strangers,
             }

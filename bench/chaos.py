@@ -141,6 +141,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             name: {
                 "recipients": numbers["recipients"],
                 "lost": numbers["lost"],
+                "lost_recorded_failed": numbers["lost_recorded_failed"],
                 "duplicates": numbers["duplicates"],
                 "dup_bound": 0 if name == "line" else kills_done * BATCH[name],
             }
