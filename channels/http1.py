@@ -109,8 +109,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, exc: Exception) -> None:
         waiter, self._waiter = self._waiter, None
-        self._stop_deadline()
-        self.close()
+        self.close()  # and its deadline
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 

@@ -389,8 +389,12 @@ async def _release(
     }
     changed = (await execute_core(session, release, params)).rowcount
     if not changed:
-        log.warning("batch %s: lease lost before recording (results kept)", batch_id)
+        _lease_lost(batch_id)
     return bool(changed)
+
+
+def _lease_lost(batch_id: int) -> None:
+    log.warning("batch %s: lease lost before recording (results kept)", batch_id)
 
 
 async def record_attempt(
@@ -400,13 +404,11 @@ async def record_attempt(
     rows: Sequence[BatchRow],
     results: Sequence[DeliveryResult],
     token: str,
-    *,
-    check_finish: bool = True,
 ) -> float | None:
     """Record one attempt; returns the seconds until the next try, or None when done.
-
-    `check_finish=False`: the caller holds another batch of the broadcast (claimed, so
-    active), and the broadcast cannot have finished; that batch's record checks."""
+    Whether the broadcast finished is the caller's to ask, after this has committed
+    (`sender._attempt`: of two batches ending together, the one that asks last sees the
+    other's commit; asked inside the transaction, each would see the other still busy)."""
     now = utcnow()
     if rows and not rt.db.is_sqlite and all_sent(results):  # the common case: one statement
         async with rt.db.autocommit() as conn:
@@ -414,9 +416,7 @@ async def record_attempt(
                 conn, rows, results, batch_id=batch.id, token=token, now=now
             )
         if not released:
-            log.warning("batch %s: lease lost before recording (results kept)", batch.id)
-        if check_finish:
-            await maybe_finish(rt, broadcast.id)
+            _lease_lost(batch.id)
         return None
     new_batches: list[tuple[int, str]] = []
     delay: float | None = None
@@ -445,10 +445,6 @@ async def record_attempt(
             await _release(session, batch.id, token, BatchStatus.DONE, now, None)
     if new_batches:
         await enqueue_batches(rt.redis, new_batches)
-    if delay is None and check_finish:
-        # After the commit, never inside it: of two batches ending together, the one that
-        # checks last sees the other's commit (inside, each would see the other still busy).
-        await maybe_finish(rt, broadcast.id)
     return delay
 
 

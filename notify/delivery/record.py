@@ -159,6 +159,11 @@ async def _mark(
     return await _update_queued(session, ids, values)
 
 
+def stored_name(provider_id: str | None) -> str | None:
+    """A provider's message name as `deliveries.provider_id` keeps it (at most 128)."""
+    return (provider_id or "")[:128] or None
+
+
 async def _mark_sent(
     session: AsyncSession, sent: list[tuple[int, str | None]], now: dt.datetime
 ) -> int:
@@ -176,7 +181,7 @@ async def _mark_sent(
         return total
     # FCM: one message name per recipient.
     ids = [delivery_id for delivery_id, _ in sent]
-    names = [(provider_id or "")[:128] or None for _, provider_id in sent]
+    names = [stored_name(provider_id) for _, provider_id in sent]
     if session.get_bind().dialect.name == "postgresql":
         # One statement for the whole batch: the pairs travel as two arrays.
         result = await session.execute(_SENT_FROM_ARRAYS, {"ids": ids, "names": names, "now": now})
@@ -225,15 +230,14 @@ def _sent_with_one_name(dialect: str) -> Update:
 # The pairs drive the join: one primary-key lookup per pair. (A second test on `d.id`, as
 # `d.id = ANY(:ids)`, once made PostgreSQL scan the rows first, estimate one, and rescan the
 # whole array for each: 500 × 500 comparisons, 14 ms a batch instead of 1.)
-_SENT_FROM_ARRAYS = text(
-    """
+_MARK_SENT_FROM_ARRAYS = """
     UPDATE deliveries AS d
        SET status = 'sent', provider_id = v.name, error_code = NULL,
            attempts = d.attempts + 1, sent_at = :now, updated_at = :now
       FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
      WHERE d.id = v.id AND (d.status || '') = 'queued'
-    """
-).bindparams(
+"""
+_SENT_FROM_ARRAYS = text(_MARK_SENT_FROM_ARRAYS).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
     bindparam("names", type_=ARRAY(String)),
     bindparam("now", type_=UTCDateTime),
@@ -244,14 +248,8 @@ _SENT_FROM_ARRAYS = text(
 # a statement commits as one, so it needs no BEGIN and COMMIT round trips around it, where
 # the two UPDATEs in a transaction took four. The release is guarded by the lease token as
 # `_release` does; the marks are kept even when the lease was lost, as there.
-_ALL_SENT_AND_RELEASED = """
-    WITH marked AS (
-        UPDATE deliveries AS d
-           SET status = 'sent', provider_id = v.name, error_code = NULL,
-               attempts = d.attempts + 1, sent_at = :now, updated_at = :now
-          FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
-         WHERE d.id = v.id AND (d.status || '') = 'queued'
-     RETURNING 1
+_ALL_SENT_AND_RELEASED = f"""
+    WITH marked AS ({_MARK_SENT_FROM_ARRAYS} RETURNING 1
     ), released AS (
         UPDATE delivery_batches
            SET status = 'done', lease_token = NULL, lease_until = NULL,
@@ -298,7 +296,7 @@ async def record_all_sent(
     done, in one statement; returns (rows marked, whether the lease was still ours)."""
     if len(results) != len(rows):  # as record_results: never mark the wrong people sent
         raise RuntimeError(f"{len(results)} results for {len(rows)} recipients")
-    names = [(result.provider_id or "")[:128] or None for result in results]
+    names = [stored_name(result.provider_id) for result in results]
     one_name = len(set(names)) == 1  # LINE: the multicast's one request id
     params: dict[str, Any] = {
         "ids": [row.delivery_id for row in rows],

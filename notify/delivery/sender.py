@@ -391,9 +391,7 @@ async def _attempt(
             await rt.limiter.penalize(rt.buckets[batch.channel], outcome.rate_limited_s)
         more_to_send = await _claimed_for(following, broadcast.id)
         recording = time.monotonic()
-        record = batch_state.record_attempt(
-            rt, batch, broadcast, rows, outcome.results, lease, check_finish=False
-        )
+        record = batch_state.record_attempt(rt, batch, broadcast, rows, outcome.results, lease)
         if sent_s is None:
             next_try = await record
         else:  # counted in Redis while the results are written to the database
