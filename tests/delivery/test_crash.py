@@ -13,10 +13,12 @@ import datetime as dt
 import logging
 from typing import Any
 
+import asyncpg
 import pytest
 from arq import Retry
 from arq.connections import ArqRedis
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from channels.base import DeliveryResult, SendContext
 from notify.db import Database, utcnow
@@ -376,3 +378,52 @@ async def test_a_broadcast_read_at_its_first_claim_still_pauses_at_the_next(
         claim = await batches.open_attempt(rt, None, channel="fcm")
         assert isinstance(claim, batches.Attempt) is expect_claim, status
     assert isinstance(claim, batches.Attempt) and claim.broadcast is first.broadcast
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_claim_whose_rows_cannot_be_read_is_handed_back_at_once(
+    db_url: str, db: Database, sandboxes: SandboxHandles, ctx: dict[str, Any]
+) -> None:
+    # A lane's claim commits on its own, before its rows are read (no transaction around
+    # the two). If the read fails, the batch goes back to the queue at once instead of
+    # waiting out its lease. The failure here is a real one: the read waits on a lock that
+    # another session holds, and PostgreSQL cancels it (PostgreSQL only: SQLite has no
+    # other session's statement to cancel).
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(30)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)
+    batch_id = await only_batch(db, "fcm")
+    blocker = await asyncpg.connect(db_url)
+    try:
+        locked = blocker.transaction()
+        await locked.start()
+        await blocker.execute("LOCK TABLE endpoints IN ACCESS EXCLUSIVE MODE")
+        claim = asyncio.create_task(batches.open_attempt(runtime(ctx), None, channel="fcm"))
+        waiting = await _backend_waiting_on_a_lock(blocker)
+        await blocker.execute("SELECT pg_cancel_backend($1)", waiting)
+        with pytest.raises(DBAPIError, match="cancel"):
+            await claim
+        await locked.rollback()
+    finally:
+        await blocker.close()
+
+    async with db.transaction() as session:
+        batch = await session.get(DeliveryBatch, batch_id)
+    assert batch is not None
+    assert (batch.status, batch.lease_token, batch.attempts) == (BatchStatus.QUEUED, None, 0)
+    again = await batches.open_attempt(runtime(ctx), None, channel="fcm")
+    assert isinstance(again, batches.Attempt) and again.batch.id == batch_id
+    assert len(again.rows) == 30
+
+
+async def _backend_waiting_on_a_lock(conn: asyncpg.Connection) -> int:
+    """The pid of the backend of this database that waits on a lock (within 10 s)."""
+    for _ in range(200):
+        pid = await conn.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        if pid is not None:
+            return int(pid)
+        await asyncio.sleep(0.05)
+    raise AssertionError("no backend came to wait on the lock")
