@@ -7,16 +7,19 @@
     delivery.reconcile               cron, every 10 s: the database is the record
 
 `startup` adds to ctx: `channels` (from channels.registry, unless the caller already put
-adapters there) and `delivery` (the shared runtime: rate limiter, render cache, lanes).
+adapters there), `delivery` (the shared runtime: rate limiter, render cache, lanes) and
+`delivery_presence` (the task that keeps this process's entry among the workers up).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from arq import cron, func
 
+from notify.delivery import lanes
 from notify.delivery.engine import begin_delivery
 from notify.delivery.queue import BEGIN, PLAN, RECONCILE, SEND_BATCH
 from notify.delivery.reconcile import reconcile, reconcile_broadcast
@@ -36,10 +39,19 @@ async def startup(ctx: dict[str, Any]) -> None:
         from channels.registry import build_channels
 
         ctx["channels"] = build_channels(ctx["settings"])
-    ctx["delivery"] = build_runtime(ctx, ctx["channels"])
+    rt = ctx["delivery"] = build_runtime(ctx, ctx["channels"])
+    await lanes.announce(rt)
+    ctx["delivery_presence"] = asyncio.create_task(lanes.keep_announcing(rt))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    presence = ctx.pop("delivery_presence", None)
+    if presence is not None:
+        presence.cancel()
+        try:
+            await lanes.withdraw(runtime(ctx))
+        except Exception:  # the entry runs out on its own
+            log.warning("could not withdraw this worker's entry from Redis", exc_info=True)
     channels = ctx.pop("channels", None) or {}
     for adapter in channels.values():
         try:

@@ -21,6 +21,11 @@ channel is not left to one process; one of two lanes of a channel turns to a cha
 has none when that channel's job comes by (`should_turn`). Losing the registry (a Redis
 wipe) only makes the balance worse for a while.
 
+The same Redis holds which worker processes are up (`announce`, renewed while the process
+runs): a job sent back "for another process" (`sender._pass_on`, `sender._meet_lane`) is only
+worth sending back when there is another. With one worker (the demo, a small city) the job
+goes ahead at once instead of bouncing off the queue for a few seconds first.
+
 LINE's pools (`sender._pool`, several batches at once: LINE repeats nothing) use the same
 registry, so the reconciler leaves their batches to them too; they take no part in the
 FCM/email balance, but a pool in a process that runs the email lane keeps only a couple of
@@ -29,6 +34,8 @@ its loops going (`sender.POOL_LOOPS_BESIDE_EMAIL`), for the same reason as above
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 import time
@@ -41,6 +48,8 @@ from notify.delivery.runtime import DRAWN_CHANNELS, LANE_CHANNELS, DeliveryRunti
 from notify.delivery.tables import BatchStatus, DeliveryBatch
 from notify.models import Broadcast
 
+log = logging.getLogger(__name__)
+
 REGISTRY_TTL_S = 30.0
 # How often a running lane renews its entry (once a batch is needlessly often, a Redis
 # round trip each).
@@ -48,8 +57,46 @@ MARK_EVERY_S = 5.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
+WORKERS_KEY = "delivery:workers"  # member = worker, score = until when it counts as up
+ANNOUNCE_EVERY_S = 10.0
+
+
 def _key(channel: str) -> str:
     return f"delivery:lanes:{channel}"
+
+
+async def announce(rt: DeliveryRuntime) -> None:
+    """This process is up (for `REGISTRY_TTL_S`); entries of processes gone are dropped."""
+    now = time.time()
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.zremrangebyscore(WORKERS_KEY, "-inf", now)
+        pipe.zadd(WORKERS_KEY, {WORKER_ID: now + REGISTRY_TTL_S})
+        await pipe.execute()
+
+
+async def keep_announcing(rt: DeliveryRuntime) -> None:
+    """Renew this process's entry until cancelled (at shutdown). A failed renewal only
+    makes the process look gone to the others for a while."""
+    while True:
+        await asyncio.sleep(ANNOUNCE_EVERY_S)
+        try:
+            await announce(rt)
+        except Exception:
+            log.warning("could not renew this worker's entry in Redis", exc_info=True)
+
+
+async def withdraw(rt: DeliveryRuntime) -> None:
+    await rt.redis.zrem(WORKERS_KEY, WORKER_ID)
+
+
+async def others_up(rt: DeliveryRuntime) -> bool:
+    """Whether another worker process is up, by its entry (`announce`)."""
+    up = await rt.redis.zrangebyscore(WORKERS_KEY, time.time(), "+inf")
+    return any(_text(member) != WORKER_ID for member in up)
+
+
+def _text(member: bytes | str) -> str:
+    return member.decode() if isinstance(member, bytes) else member
 
 
 async def mark_lane(rt: DeliveryRuntime, channel: str) -> None:

@@ -70,8 +70,8 @@ LANE_BUDGET_S = 60.0
 POOL_LOOPS_BESIDE_EMAIL = 2
 # A job whose channel has no lane anywhere and that met another channel's lane this many
 # times (about 3 s of quick returns) starts its lane beside that one: no other process is
-# free (a one-worker deployment), and both channels going slower beats one waiting for the
-# other to run dry.
+# free, and both channels going slower beats one waiting for the other to run dry. With no
+# other process up at all (one worker) it starts its lane at once.
 BESIDE_AFTER_TRIES = 6
 # A job that found its channel's lane or pool here, alone, goes back to the queue this many
 # times for another process to start a second one (`_pass_on`): a few seconds of quick
@@ -106,14 +106,17 @@ async def send_batch(
 async def _pass_on(rt: DeliveryRuntime, channel: str, job_try: int) -> bool:
     """Whether a job that found its channel's lane or pool running here should go back to
     the queue for another process, rather than leave its batch to this one: for its first
-    few tries (`PASS_ON_TRIES`), while no other process runs the channel. A send's first
+    few tries (`PASS_ON_TRIES`), while no other process runs the channel and another
+    process is up to take it (`lanes.others_up`). A send's first
     poll often took every starter job (`queue.LANE_STARTERS` per channel) into one process,
     and the channel then ran in that process alone while the other stood idle (an e-mail
     only send: 3,000 mails a second from one of two processes). A free process that takes
     the job starts a second lane or pool; a busy one sends it back, until the tries run out."""
     if job_try >= PASS_ON_TRIES:
         return False
-    return (await lanes.busy_lane_counts(rt)).get(channel, 0) <= 1
+    if (await lanes.busy_lane_counts(rt)).get(channel, 0) > 1:
+        return False
+    return await lanes.others_up(rt)
 
 
 def _come_back_in(job_try: int, *, lane_elsewhere: bool) -> float:
@@ -218,8 +221,9 @@ async def _meet_lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: 
             await lanes.mark_lane(rt, channel)  # at once: another lane need not turn too
             return f"{running} lane turns to {channel}"
     lane_elsewhere = bool(busy.get(channel))
-    if job_try >= BESIDE_AFTER_TRIES and not lane_elsewhere and channel not in rt.lanes_here:
-        return await _run_lane(rt, batch_id, channel, channel)
+    if not lane_elsewhere and channel not in rt.lanes_here:
+        if job_try >= BESIDE_AFTER_TRIES or not await lanes.others_up(rt):
+            return await _run_lane(rt, batch_id, channel, channel)
     raise Retry(defer=_come_back_in(job_try, lane_elsewhere=lane_elsewhere))
 
 

@@ -17,7 +17,7 @@ from notify.db import Database
 from notify.delivery import lanes
 from notify.delivery.engine import begin_delivery
 from notify.delivery.queue import LANE_STARTERS, SEND_BATCH
-from notify.delivery.runtime import IN_FLIGHT_PER_PROCESS, runtime
+from notify.delivery.runtime import IN_FLIGHT_PER_PROCESS, DeliveryRuntime, runtime
 from notify.delivery.sender import (
     BESIDE_AFTER_TRIES,
     PASS_ON_TRIES,
@@ -283,12 +283,13 @@ async def test_a_job_that_meets_another_lane_comes_back_soon_then_runs_beside_it
     # no FCM lane runs anywhere (a free process should take it), backing off over its tries,
     # and after BESIDE_AFTER_TRIES it runs its lane here, beside the email lane (no other
     # process took it: one worker). When an FCM lane runs elsewhere it waits, whatever the
-    # try: that lane takes the batches.
+    # try: that lane takes the batches. With no other process up it runs beside at once.
     town = await seed(db, [Person(fcm=True, ward="141313") for _ in range(10)])
     await begin_delivery(ctx, await make_broadcast(db, ["fcm"]))
     rt = runtime(ctx)
     rt.lanes_here.add("email")
     batch_id = await first_batch(db)
+    await another_worker_up(rt)
 
     async def come_back_in(job_try: int) -> float:
         with pytest.raises(Retry) as retry:
@@ -310,6 +311,20 @@ async def test_a_job_that_meets_another_lane_comes_back_soon_then_runs_beside_it
     assert times_delivered(sandboxes, town, "fcm") == {1}
     assert rt.lanes_here == {"email"}
 
+    await rt.redis.delete(lanes.WORKERS_KEY)  # the other process is gone
+    await lanes.announce(rt)
+    second = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, second)
+    done = await send_batch(rt, await first_batch(db, second), "fcm", job_try=1)
+    assert done == "fcm lane: 1 batches"
+    assert rt.lanes_here == {"email"}
+
+
+async def another_worker_up(rt: DeliveryRuntime) -> None:
+    """Another worker process's entry among the workers up (`lanes.announce`)."""
+    entry = {"elsewhere:1": time.time() + lanes.REGISTRY_TTL_S}
+    await rt.redis.zadd(lanes.WORKERS_KEY, entry)  # type: ignore[arg-type]
+
 
 async def test_a_job_meeting_its_lane_alone_here_goes_back_for_another_process(
     db: Database, ctx: dict[str, Any], sandboxes: SandboxHandles
@@ -318,6 +333,7 @@ async def test_a_job_meeting_its_lane_alone_here_goes_back_for_another_process(
     # second one must go back to the queue while this process's lane or pool is the
     # channel's only one (another process, if free, starts a second), for a few tries; once
     # another runs elsewhere, or its tries are spent, it leaves its batch to the one here.
+    # With no other process up (one worker) it leaves its batch to the one here at once.
     await seed(db, [Person(fcm=True, line=True, ward="141313") for _ in range(10)])
     await begin_delivery(ctx, await make_broadcast(db, ["fcm", "line"]))
     rt = runtime(ctx)
@@ -329,6 +345,8 @@ async def test_a_job_meeting_its_lane_alone_here_goes_back_for_another_process(
         running_here.add(channel)
         await lanes.mark_lane(rt, channel)  # this process's own entry
         try:
+            assert await send_batch(rt, batch_id, channel, job_try=1) == left_to_it
+            await another_worker_up(rt)
             with pytest.raises(Retry) as retry:
                 await send_batch(rt, batch_id, channel, job_try=1)
             assert 0.1 <= (retry.value.defer_score or 0) / 1000 <= 0.15
@@ -338,7 +356,7 @@ async def test_a_job_meeting_its_lane_alone_here_goes_back_for_another_process(
             assert await send_batch(rt, batch_id, channel, job_try=1) == left_to_it
         finally:
             running_here.discard(channel)
-            await rt.redis.delete(f"delivery:lanes:{channel}")
+            await rt.redis.delete(f"delivery:lanes:{channel}", lanes.WORKERS_KEY)
     # Nothing was sent by these jobs: the batches are the lanes' and pools' to take.
     assert sandboxes.fcm.state.counters.total("delivered") == 0
     assert sandboxes.line.base.counters.total("delivered") == 0
@@ -405,3 +423,22 @@ async def test_one_worker_sends_pushes_beside_a_long_email_lane(
     assert times_delivered(sandboxes, town, "fcm") == {1}
     assert times_delivered(sandboxes, town, "email") == {1}
     assert await broadcast_status(db, broadcast_id) == "completed"
+
+
+async def test_a_worker_is_counted_up_from_its_start_to_its_shutdown(
+    hub_settings: Settings, queue: ArqRedis
+) -> None:
+    # Whether to send a job back "for another process" depends on this registry: a worker
+    # enters it at start-up, renews it while it runs, and leaves it at shutdown; the entry
+    # of one killed (never withdrawn) runs out, and the next announcement drops it.
+    gone = {"killed:1": time.time() - 1}
+    await queue.zadd(lanes.WORKERS_KEY, gone)  # type: ignore[arg-type]
+    async with WorkerContext(hub_settings, queue) as ctx:
+        rt = runtime(ctx)
+        members = await queue.zrange(lanes.WORKERS_KEY, 0, -1)
+        assert members == [lanes.WORKER_ID.encode()]
+        assert not await lanes.others_up(rt)
+        await another_worker_up(rt)
+        assert await lanes.others_up(rt)
+    members = await queue.zrange(lanes.WORKERS_KEY, 0, -1)
+    assert members == [b"elsewhere:1"]
