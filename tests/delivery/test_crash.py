@@ -64,6 +64,14 @@ async def send_and_die(ctx: dict[str, Any], batch_id: int) -> None:
         )
 
 
+async def fcm_send_begun(db: Database, ctx: dict[str, Any], people: int) -> int:
+    """A sending FCM broadcast to `people` new residents, snapshotted and planned."""
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(people)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)
+    return broadcast_id
+
+
 async def only_batch(db: Database, channel: str) -> int:
     async with db.transaction() as session:
         return (
@@ -127,9 +135,7 @@ async def test_a_lane_takes_over_a_batch_whose_worker_died(
 ) -> None:
     # The job that would rescue the batch may reach a process whose FCM lane is running and
     # leave the batch to that lane ("in lane"): the lane's next must include it.
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(250)])
-    broadcast_id = await make_broadcast(db, ["fcm"])
-    await begin_delivery(ctx, broadcast_id)
+    await fcm_send_begun(db, ctx, 250)
     async with db.transaction() as session:
         first = (
             await session.execute(select(DeliveryBatch.id).order_by(DeliveryBatch.id).limit(1))
@@ -263,9 +269,7 @@ async def test_the_reconciler_leaves_queued_batches_to_a_running_lane(
 ) -> None:
     # A lane takes its channel's batches from the database, and the jobs that met it left
     # their batches to it: queueing them again would only make more jobs that do the same.
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(250)])
-    broadcast_id = await make_broadcast(db, ["fcm"])
-    await begin_delivery(ctx, broadcast_id)
+    await fcm_send_begun(db, ctx, 250)
     await queue.flushall()  # the batch jobs are gone …
     rt = runtime(ctx)
     await lanes.mark_lane(rt, "fcm")  # … and an FCM lane runs
@@ -280,9 +284,7 @@ async def test_lanes_claiming_at_once_never_share_a_batch(
     # A lane's next batch is found and claimed in one statement (FOR UPDATE SKIP LOCKED on
     # PostgreSQL): twelve claims at once take the ten batches once each and find none left;
     # a batch of a broadcast that is not sending is never taken.
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(1000)])
-    broadcast_id = await make_broadcast(db, ["fcm"])
-    await begin_delivery(ctx, broadcast_id)  # ten batches of 100 (chunk_size_fcm = 100)
+    await fcm_send_begun(db, ctx, 1000)  # ten batches of 100 (chunk_size_fcm = 100)
     rt = runtime(ctx)
     claims = await asyncio.gather(
         *(batches.open_attempt(rt, None, channel="fcm") for _ in range(12))
@@ -319,9 +321,7 @@ async def test_a_record_after_the_lease_was_lost_keeps_the_results_and_the_new_h
     # the wire, but the batch stays with the run that took it over. On PostgreSQL an
     # all-sent batch is recorded by one statement (`record.record_all_sent`), elsewhere by
     # the transaction: both must agree.
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(30)])
-    broadcast_id = await make_broadcast(db, ["fcm"])
-    await begin_delivery(ctx, broadcast_id)
+    await fcm_send_begun(db, ctx, 30)
     rt = runtime(ctx)
     attempt = await batches.open_attempt(rt, None, channel="fcm")
     assert isinstance(attempt, batches.Attempt) and len(attempt.rows) == 30
@@ -363,9 +363,7 @@ async def test_a_broadcast_read_at_its_first_claim_still_pauses_at_the_next(
     # A process reads a broadcast once, at its first claim, and keeps it for the next ones
     # (its content is frozen once approved); whether it is still sending is asked by every
     # claim, of the database.
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(300)])
-    broadcast_id = await make_broadcast(db, ["fcm"])
-    await begin_delivery(ctx, broadcast_id)  # three batches of 100
+    broadcast_id = await fcm_send_begun(db, ctx, 300)  # three batches of 100
     rt = runtime(ctx)
     first = await batches.open_attempt(rt, None, channel="fcm")
     assert isinstance(first, batches.Attempt) and broadcast_id in rt.sending
@@ -389,9 +387,7 @@ async def test_a_claim_whose_rows_cannot_be_read_is_handed_back_at_once(
     # waiting out its lease. The failure here is a real one: the read waits on a lock that
     # another session holds, and PostgreSQL cancels it (PostgreSQL only: SQLite has no
     # other session's statement to cancel).
-    await seed(db, [Person(fcm=True, ward="141313") for _ in range(30)])
-    broadcast_id = await make_broadcast(db, ["fcm"])
-    await begin_delivery(ctx, broadcast_id)
+    await fcm_send_begun(db, ctx, 30)
     batch_id = await only_batch(db, "fcm")
     blocker = await asyncpg.connect(db_url)
     try:
