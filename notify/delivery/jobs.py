@@ -14,6 +14,7 @@ adapters there), `delivery` (the shared runtime: rate limiter, render cache, lan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -48,6 +49,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     presence = ctx.pop("delivery_presence", None)
     if presence is not None:
         presence.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await presence
         try:
             await lanes.withdraw(runtime(ctx))
         except Exception:  # the entry runs out on its own
