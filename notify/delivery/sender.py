@@ -141,8 +141,9 @@ async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
     if channel in rt.pools:
         if await _pass_on(rt, channel, job_try):
             raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
-        rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
-        return "in pool"
+        if channel in rt.pools:  # still running after the look (else: start one)
+            rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
+            return "in pool"
     rt.pools.add(channel)
     started = marked = time.monotonic()
     sent = 0
@@ -201,8 +202,9 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
     if channel in rt.lanes_here:
         if await _pass_on(rt, channel, job_try):
             raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
-        rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
-        return "in lane"
+        if channel in rt.lanes_here:  # still running after the look (else: as below)
+            rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
+            return "in lane"
     if rt.lanes_here:
         return await _meet_lane(rt, batch_id, channel, job_try)
     lane = await lanes.choose_lane(rt, channel)
@@ -223,6 +225,8 @@ async def _meet_lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: 
     lane_elsewhere = bool(busy.get(channel))
     if not lane_elsewhere and channel not in rt.lanes_here:
         if job_try >= BESIDE_AFTER_TRIES or not await lanes.others_up(rt):
+            if channel in rt.lanes_here:  # another job started it while we asked
+                return await _lane(rt, batch_id, channel, job_try)
             return await _run_lane(rt, batch_id, channel, channel)
     raise Retry(defer=_come_back_in(job_try, lane_elsewhere=lane_elsewhere))
 

@@ -442,3 +442,44 @@ async def test_a_worker_is_counted_up_from_its_start_to_its_shutdown(
         assert await lanes.others_up(rt)
     members = await queue.zrange(lanes.WORKERS_KEY, 0, -1)
     assert members == [b"elsewhere:1"]
+
+
+async def test_two_jobs_meeting_another_lane_at_once_start_one_lane_beside_it(
+    db: Database, ctx: dict[str, Any], sandboxes: SandboxHandles
+) -> None:
+    # One worker, its email lane running: two FCM jobs that arrive together both find no
+    # FCM lane and no other process up. Only one may start an FCM lane (one FCM batch in
+    # flight per process bounds what a kill repeats); the other leaves its batch to it.
+    town = await seed(db, [Person(fcm=True, ward="141313") for _ in range(150)])
+    broadcast_id = await make_broadcast(db, ["fcm"])
+    await begin_delivery(ctx, broadcast_id)  # two batches (chunk_size_fcm = 100)
+    rt = runtime(ctx)
+    rt.lanes_here.add("email")
+    async with db.transaction() as session:
+        ids = (await session.execute(select(DeliveryBatch.id).order_by(DeliveryBatch.id))).all()
+    outcomes = await asyncio.gather(*(send_batch(rt, b, "fcm", job_try=1) for (b,) in ids))
+    assert sorted(outcomes) == ["fcm lane: 2 batches", "in lane"]
+    assert times_delivered(sandboxes, town, "fcm") == {1}
+    assert rt.lanes_here == {"email"}
+
+
+@pytest.mark.parametrize("channel", ["fcm", "line"])
+async def test_a_job_whose_lane_here_stops_while_it_looks_starts_one(
+    db: Database, ctx: dict[str, Any], sandboxes: SandboxHandles, channel: str
+) -> None:
+    # A job that finds its channel's lane or pool here asks Redis whether to pass its batch
+    # on. If the lane stops meanwhile (it found nothing left), leaving the batch to it would
+    # leave it to nobody until the reconciler's next round: the job starts one instead.
+    town = await seed(db, [Person(fcm=True, line=True, ward="141313") for _ in range(10)])
+    await begin_delivery(ctx, await make_broadcast(db, [channel]))
+    rt = runtime(ctx)
+    running_here = rt.lanes_here if channel == "fcm" else rt.pools
+    running_here.add(channel)
+    elsewhere = {"elsewhere:1": time.time() + lanes.REGISTRY_TTL_S}
+    await rt.redis.zadd(f"delivery:lanes:{channel}", elsewhere)  # type: ignore[arg-type]
+    await lanes.mark_lane(rt, channel)  # two run: the job need not pass its batch on
+    job = asyncio.create_task(send_batch(rt, await first_batch(db), channel, job_try=1))
+    asyncio.get_running_loop().call_soon(running_here.discard, channel)  # while it looks
+    done = await job
+    assert done == f"{channel} {'lane' if channel == 'fcm' else 'pool'}: 1 batches"
+    assert times_delivered(sandboxes, town, channel) == {1}
