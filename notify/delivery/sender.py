@@ -294,12 +294,18 @@ def _turn_asked(rt: DeliveryRuntime, lane: str) -> str | None:
 
 
 async def _turn(rt: DeliveryRuntime, lane: str, to: str) -> str:
-    """The lane here stops taking `lane`'s batches and takes `to`'s."""
-    await lanes.unmark_lane(rt, lane)
-    await batch_state.requeue_retries(rt, lane)
+    """The lane here stops taking `lane`'s batches and takes `to`'s. It is `to`'s from the
+    first step, before any await: a job of `to` that comes by meanwhile must find it here,
+    not start a second lane of `to` in this process (as a lone worker's job would)."""
     rt.lanes_here.discard(lane)
     rt.lanes_here.add(to)
-    await lanes.mark_lane(rt, to)
+    try:
+        await lanes.unmark_lane(rt, lane)
+        await batch_state.requeue_retries(rt, lane)
+        await lanes.mark_lane(rt, to)
+    except BaseException:
+        rt.lanes_here.discard(to)  # the caller still knows its lane as `lane` and clears that
+        raise
     return to
 
 

@@ -22,6 +22,7 @@ from notify.delivery.sender import (
     BESIDE_AFTER_TRIES,
     PASS_ON_TRIES,
     POOL_LOOPS_BESIDE_EMAIL,
+    _turn,
     send_batch,
 )
 from notify.delivery.tables import Delivery, DeliveryBatch, DeliveryRun
@@ -483,3 +484,20 @@ async def test_a_job_whose_lane_here_stops_while_it_looks_starts_one(
     done = await job
     assert done == f"{channel} {'lane' if channel == 'fcm' else 'pool'}: 1 batches"
     assert times_delivered(sandboxes, town, channel) == {1}
+
+
+async def test_a_job_that_comes_by_while_a_lane_turns_to_its_channel_leaves_it_the_batch(
+    db: Database, ctx: dict[str, Any], sandboxes: SandboxHandles
+) -> None:
+    # A lone worker's email lane ran dry and turns to FCM. An FCM job arriving meanwhile
+    # must find the FCM lane here, not start a second one beside it.
+    town = await seed(db, [Person(fcm=True, ward="141313") for _ in range(10)])
+    await begin_delivery(ctx, await make_broadcast(db, ["fcm"]))
+    rt = runtime(ctx)
+    rt.lanes_here.add("email")
+    turning = asyncio.create_task(_turn(rt, "email", "fcm"))
+    await asyncio.sleep(0)  # the turn has taken its first step
+    done = await send_batch(rt, await first_batch(db), "fcm", job_try=1)
+    assert await turning == "fcm"
+    assert done == "in lane" and rt.lanes_here == {"fcm"}
+    assert times_delivered(sandboxes, town, "fcm") == {0}  # the batch is the lane's
