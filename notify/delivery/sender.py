@@ -107,11 +107,11 @@ async def _pass_on(rt: DeliveryRuntime, channel: str, job_try: int) -> bool:
     """Whether a job that found its channel's lane or pool running here should go back to
     the queue for another process, rather than leave its batch to this one: for its first
     few tries (`PASS_ON_TRIES`), while no other process runs the channel and another
-    process is up to take it (`lanes.others_up`). A send's first
-    poll often took every starter job (`queue.LANE_STARTERS` per channel) into one process,
-    and the channel then ran in that process alone while the other stood idle (an e-mail
-    only send: 3,000 mails a second from one of two processes). A free process that takes
-    the job starts a second lane or pool; a busy one sends it back, until the tries run out."""
+    process is up to take it (`lanes.others_up`). A send's first poll often took every
+    starter job (`queue.LANE_STARTERS` per channel) into one process, and the channel then
+    ran in that process alone while the other stood idle (an e-mail only send: 3,000 mails
+    a second from one of two processes). A free process that takes the job starts a second
+    lane or pool; a busy one sends it back, until the tries run out."""
     if job_try >= PASS_ON_TRIES:
         return False
     if (await lanes.busy_lane_counts(rt)).get(channel, 0) > 1:
