@@ -230,14 +230,23 @@ def _sent_with_one_name(dialect: str) -> Update:
 # The pairs drive the join: one primary-key lookup per pair. (A second test on `d.id`, as
 # `d.id = ANY(:ids)`, once made PostgreSQL scan the rows first, estimate one, and rescan the
 # whole array for each: 500 × 500 comparisons, 14 ms a batch instead of 1.)
-_MARK_SENT_FROM_ARRAYS = """
+def _mark_sent_sql(one_name: bool) -> str:
+    """The marking UPDATE: one name per id (`:ids`, `:names`), or one for all (`:name`)."""
+    if one_name:
+        name, pairs = "CAST(:name AS VARCHAR)", "unnest(CAST(:ids AS BIGINT[])) AS v(id)"
+    else:
+        name = "v.name"
+        pairs = "unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)"
+    return f"""
     UPDATE deliveries AS d
-       SET status = 'sent', provider_id = v.name, error_code = NULL,
+       SET status = 'sent', provider_id = {name}, error_code = NULL,
            attempts = d.attempts + 1, sent_at = :now, updated_at = :now
-      FROM unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)
+      FROM {pairs}
      WHERE d.id = v.id AND (d.status || '') = 'queued'
 """
-_SENT_FROM_ARRAYS = text(_MARK_SENT_FROM_ARRAYS).bindparams(
+
+
+_SENT_FROM_ARRAYS = text(_mark_sent_sql(one_name=False)).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
     bindparam("names", type_=ARRAY(String)),
     bindparam("now", type_=UTCDateTime),
@@ -248,8 +257,9 @@ _SENT_FROM_ARRAYS = text(_MARK_SENT_FROM_ARRAYS).bindparams(
 # a statement commits as one, so it needs no BEGIN and COMMIT round trips around it, where
 # the two UPDATEs in a transaction took four. The release is guarded by the lease token as
 # `_release` does; the marks are kept even when the lease was lost, as there.
-_ALL_SENT_AND_RELEASED = f"""
-    WITH marked AS ({_MARK_SENT_FROM_ARRAYS} RETURNING 1
+def _all_sent_statement(one_name: bool) -> TextClause:
+    sql = f"""
+    WITH marked AS ({_mark_sent_sql(one_name)} RETURNING 1
     ), released AS (
         UPDATE delivery_batches
            SET status = 'done', lease_token = NULL, lease_until = NULL,
@@ -259,21 +269,13 @@ _ALL_SENT_AND_RELEASED = f"""
     )
     SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM released)
 """
-_ALL_SENT_AND_RELEASED_ONE_NAME = _ALL_SENT_AND_RELEASED.replace(
-    "unnest(CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])) AS v(id, name)",
-    "unnest(CAST(:ids AS BIGINT[])) AS v(id)",
-).replace("provider_id = v.name", "provider_id = CAST(:name AS VARCHAR)")
-
-
-def _all_sent_statement(one_name: bool) -> TextClause:
     params: list[BindParameter[Any]] = [
         bindparam("ids", type_=ARRAY(BigInteger)),
         bindparam("now", type_=UTCDateTime),
     ]
-    if one_name:
-        return text(_ALL_SENT_AND_RELEASED_ONE_NAME).bindparams(*params)
-    names = bindparam("names", type_=ARRAY(String))
-    return text(_ALL_SENT_AND_RELEASED).bindparams(*params, names)
+    if not one_name:
+        params.append(bindparam("names", type_=ARRAY(String)))
+    return text(sql).bindparams(*params)
 
 
 _ALL_SENT = {one_name: _all_sent_statement(one_name) for one_name in (True, False)}
