@@ -119,6 +119,24 @@ async def _pass_on(rt: DeliveryRuntime, channel: str, job_try: int) -> bool:
     return await lanes.others_up(rt)
 
 
+async def _left_to_running(
+    rt: DeliveryRuntime, running: set[str], channel: str, job_try: int
+) -> bool:
+    """Whether the job leaves its batch to its channel's lane or pool running here
+    (`running`: `rt.lanes_here` or `rt.pools`; `lane_calls` makes it look once more before
+    it stops). It goes back to the queue instead while `_pass_on` says so. False when none
+    runs here, also when it stopped while the job asked Redis: the job then starts one,
+    rather than leave its batch to nobody until the reconciler's next round."""
+    if channel not in running:
+        return False
+    if await _pass_on(rt, channel, job_try):
+        raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
+    if channel not in running:
+        return False
+    rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
+    return True
+
+
 def _come_back_in(job_try: int, *, lane_elsewhere: bool) -> float:
     """Seconds until a job that met another channel's lane in this process runs again. If a
     lane of its own channel runs elsewhere, that lane takes the batches: the job need not
@@ -138,12 +156,8 @@ async def _pool(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
     until none is left; a job that finds the pool running leaves its batch to it
     (`lane_calls` makes the pool look once more before it stops). A retry is taken again
     when it is due, or queued with its delay when the pool stops."""
-    if channel in rt.pools:
-        if await _pass_on(rt, channel, job_try):
-            raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
-        if channel in rt.pools:  # still running after the look (else: start one)
-            rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
-            return "in pool"
+    if await _left_to_running(rt, rt.pools, channel, job_try):
+        return "in pool"
     rt.pools.add(channel)
     started = marked = time.monotonic()
     sent = 0
@@ -199,12 +213,8 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
     another process (or turns that lane, or runs its own beside it: `_meet_lane`); a job
     that finds the process free starts a lane, for its own channel or for one that has work
     and no lane anywhere."""
-    if channel in rt.lanes_here:
-        if await _pass_on(rt, channel, job_try):
-            raise Retry(defer=_come_back_in(job_try, lane_elsewhere=False))
-        if channel in rt.lanes_here:  # still running after the look (else: as below)
-            rt.lane_calls[channel] = rt.lane_calls.get(channel, 0) + 1
-            return "in lane"
+    if await _left_to_running(rt, rt.lanes_here, channel, job_try):
+        return "in lane"
     if rt.lanes_here:
         return await _meet_lane(rt, batch_id, channel, job_try)
     lane = await lanes.choose_lane(rt, channel)
