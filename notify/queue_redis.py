@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from arq.connections import RedisSettings
 
 # arq's default is 1 s, and the timeout runs on event-loop time: a process whose loop is busy
@@ -16,3 +18,8 @@ def queue_redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
     settings.conn_timeout = CONNECT_TIMEOUT_S
     return settings
+
+
+def redis_text(value: Any) -> str:
+    """A value read from that Redis as text: arq's pool answers bytes, not str."""
+    return value.decode() if isinstance(value, bytes) else str(value)

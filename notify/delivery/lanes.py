@@ -47,6 +47,7 @@ from notify.db import utcnow
 from notify.delivery.runtime import DRAWN_CHANNELS, LANE_CHANNELS, DeliveryRuntime
 from notify.delivery.tables import BatchStatus, DeliveryBatch
 from notify.models import Broadcast
+from notify.queue_redis import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +93,7 @@ async def withdraw(rt: DeliveryRuntime) -> None:
 async def others_up(rt: DeliveryRuntime) -> bool:
     """Whether another worker process is up, by its entry (`announce`)."""
     up = await rt.redis.zrangebyscore(WORKERS_KEY, time.time(), "+inf")
-    return any(_text(member) != WORKER_ID for member in up)
-
-
-def _text(member: bytes | str) -> str:
-    return member.decode() if isinstance(member, bytes) else member
+    return any(redis_text(member) != WORKER_ID for member in up)
 
 
 async def mark_lane(rt: DeliveryRuntime, channel: str) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import Database, UTCDateTime, utcnow
 from notify.models import Broadcast
+from notify.queue_redis import redis_text
 from notify.settings import Settings
 from notify.stats.events import dialect_insert
 from notify.stats.line_insight import LineStatsClient
@@ -66,10 +67,6 @@ def unit_name(broadcast_id: int, ward_code: str | None = None) -> str:
     return f"b{broadcast_id}_{ward_code}" if ward_code else f"b{broadcast_id}"
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 async def unit_mode_for(ctx: dict[str, Any], broadcast: Broadcast | int) -> UnitMode:
     """The unit mode of a broadcast (ctx: the arq worker context with settings, db, redis)."""
     broadcast_id = broadcast if isinstance(broadcast, int) else broadcast.id
@@ -99,7 +96,7 @@ class UnitPlanner:
         key = f"hub:line:unitmode:{broadcast_id}"
         stored = await self.redis.get(key)
         if stored:
-            return _text(stored)  # type: ignore[return-value]
+            return redis_text(stored)  # type: ignore[return-value]
         used = await self.month_usage()
         decided: UnitMode
         if used + WARD_MODE_COST <= WARD_MODE_CEILING:
@@ -111,13 +108,13 @@ class UnitPlanner:
             decided = "none"
         # The first decision wins, so concurrent workers agree.
         await self.redis.set(key, decided, nx=True, ex=PLAN_TTL_S)
-        return _text(await self.redis.get(key) or decided)  # type: ignore[return-value]
+        return redis_text(await self.redis.get(key) or decided)  # type: ignore[return-value]
 
     async def month_usage(self) -> int:
         """Names used this month: LINE's counter (cached) plus ours created since it was read."""
         month = jst_month()
         key = f"hub:line:unitusage:{month}"
-        cached = {_text(k): _text(v) for k, v in (await self.redis.hgetall(key)).items()}
+        cached = {redis_text(k): redis_text(v) for k, v in (await self.redis.hgetall(key)).items()}
         line_used = int(cached["used"]) if "used" in cached else None
         read_at = float(cached.get("at", 0.0))
         if line_used is None or time.time() - read_at > USAGE_MAX_AGE_S:

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from channels.base import DeliveryResult
 from notify.db import Database, utcnow
 from notify.models import Broadcast
+from notify.queue_redis import redis_text
 from notify.stats.queries import deliveries
 from notify.web.keys import DB, REDIS
 
@@ -87,10 +88,6 @@ async def record_provider_error(redis: Any, channel: str, code: str) -> None:
     await redis.hincrby(ERRORS_KEY, f"{channel}|{code[:64]}", 1)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @dataclass(slots=True)
 class Snapshot:
     messages: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -105,15 +102,15 @@ class Snapshot:
 async def read_snapshot(redis: Any, channels: Iterable[str] = ("line", "fcm", "email")) -> Snapshot:
     snap = Snapshot()
     for raw, n in (await redis.hgetall(MESSAGES_KEY)).items():
-        channel, _, outcome = _text(raw).partition("|")
+        channel, _, outcome = redis_text(raw).partition("|")
         snap.messages[(channel, outcome)] = int(n)
     for raw, n in (await redis.hgetall(ERRORS_KEY)).items():
-        channel, _, code = _text(raw).partition("|")
+        channel, _, code = redis_text(raw).partition("|")
         snap.errors[(channel, code)] = int(n)
     for channel in channels:
         found = await redis.hgetall(LATENCY_KEY.format(channel=channel))
         if found:
-            snap.latency[channel] = {_text(k): float(v) for k, v in found.items()}
+            snap.latency[channel] = {redis_text(k): float(v) for k, v in found.items()}
     snap.queue_total = int(await redis.zcard(default_queue_name))
     snap.queue_ready = int(await redis.zcount(default_queue_name, "-inf", time.time() * 1000))
     return snap
