@@ -77,4 +77,5 @@ class EmbeddedRedis:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
         self.process = None
