@@ -33,10 +33,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PortTakenError(ConfigError):
+    """The port chosen for the embedded Redis was bound by another process first."""
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class EmbeddedRedis:
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        # A port we picked may be taken by someone else before Redis binds it: then pick again.
+        self._port_is_ours = port is None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,21 +59,34 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> str:
+        tries = 3 if self._port_is_ours else 1
+        for attempt in range(1, tries + 1):
+            try:
+                return self._start_once(timeout_s)
+            except PortTakenError:
+                if attempt == tries:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_once(self, timeout_s: float) -> str:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [
             redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
             "--daemonize", "no", "--loglevel", "warning",
         ]  # fmt: skip
-        log = (self.workdir / "redis.log").open("ab")
         # A session of its own: Ctrl-C or `timeout` signal the whole process group, and Redis
         # must outlive the workers' graceful stop; whoever started it stops it (stop()).
-        self.process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (self.workdir / "redis.log").open("ab") as log:  # Redis keeps its own copy
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if _port_in_use(self.port):
+                    raise PortTakenError(f"port {self.port} is taken: embedded redis exited")
                 raise ConfigError(f"embedded redis exited with {self.process.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:

@@ -4,8 +4,6 @@ worker.py's worker in burst mode running this area's jobs."""
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,7 +15,7 @@ from arq.connections import ArqRedis
 from notify.city import load_city
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
-from notify.embedded_redis import free_port, redis_server_binary
+from notify.embedded_redis import EmbeddedRedis
 from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
@@ -30,26 +28,12 @@ from tests.plugins.workers import run_burst_worker
 # a whole queue and would eat (or lose) other sessions' jobs on the shared Redis db.
 
 
-REDIS_ARGS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning")
-
-
 @pytest.fixture(scope="session")
-def _delivery_redis() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), *REDIS_ARGS],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not _reachable("127.0.0.1", port):
-        if time.monotonic() > deadline or process.poll() is not None:
-            pytest.fail("the delivery tests' private redis-server did not start")
-        time.sleep(0.05)
+def _delivery_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    redis = EmbeddedRedis(tmp_path_factory.mktemp("delivery-redis"))
+    url = redis.start()
     yield url
-    process.terminate()
-    process.wait(5)
+    redis.stop()
 
 
 @pytest.fixture

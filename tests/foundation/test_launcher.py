@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from notify.embedded_redis import free_port
+from notify.embedded_redis import EmbeddedRedis, PortTakenError, free_port
 from notify.settings import REPO_ROOT
 
 
@@ -144,3 +144,26 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_the_private_redis_picks_another_port_when_its_own_was_taken(tmp_path: Path) -> None:
+    redis = EmbeddedRedis(tmp_path / "redis")
+    taken = redis.port
+    with socket.socket() as squatter:  # another server binds the port between pick and start
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        try:
+            url = redis.start()
+            assert redis.port != taken and url.endswith(f":{redis.port}/0")
+        finally:
+            redis.stop()
+
+
+def test_a_private_redis_on_a_port_given_and_taken_says_so(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        redis = EmbeddedRedis(tmp_path / "redis", port=port)
+        with pytest.raises(PortTakenError, match=f"port {port} is taken"):
+            redis.start()
