@@ -1,0 +1,79 @@
+"""The delivery benchmarks themselves, at a small size: each runs as `python -m bench …` on a
+clean checkout and its JSON line says what the issue asks (nothing lost, nothing doubled).
+Their speed is not judged here; the million-scale runs are measured by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from notify.settings import REPO_ROOT
+from tests.conftest import IN_CI, PG_ADMIN_URL, _reachable
+
+RECIPIENTS = 3000
+
+
+@pytest.fixture(scope="module")
+def bench_database_url() -> Iterator[str]:
+    if not _reachable("127.0.0.1", 5432):
+        if IN_CI:
+            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL not reachable")
+    name = f"hub_test_bench_{os.getpid()}"
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"  # the benchmark creates it
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def _bench(*args: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--json"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.slow
+def test_fanout_with_the_limits_on_delivers_each_recipient_once(bench_database_url: str) -> None:
+    result = _bench(
+        "fanout", "--recipients", str(RECIPIENTS), "--database-url", bench_database_url,
+        "--real-limits", "--limit-scale", "0.05",
+    )  # fmt: skip
+    assert result["status"] == "completed"
+    assert (result["delivered"], result["lost"], result["duplicates"]) == (RECIPIENTS, 0, 0)
+    assert set(result["channels"]) == {"line", "fcm", "email"}
+    for channel, numbers in result["channels"].items():
+        assert numbers["sent"] == numbers["recipients"] > 0, channel
+    assert result["limit_ratio"] > 0 and result["bare_ratio"] > 0
+    assert result["total_cpu_s"] > 0 and result["cpu_floor_s"] > 0
+
+
+@pytest.mark.slow
+def test_chaos_loses_nothing_through_a_kill_and_a_redis_restart(bench_database_url: str) -> None:
+    result = _bench(
+        "chaos", "--recipients", str(RECIPIENTS), "--kills", "1", "--database-url",
+        bench_database_url,
+    )  # fmt: skip
+    assert result["status"] == "completed"
+    assert (result["lost"], result["kills"], result["redis_restarts"]) == (0, 1, 1)
+    assert result["within_bounds"] is True
+    assert result["duplicates"]["line"] == 0
