@@ -64,7 +64,7 @@ def test_fanout_with_the_limits_on_delivers_each_recipient_once(bench_database_u
     for channel, numbers in result["channels"].items():
         assert numbers["sent"] == numbers["recipients"] > 0, channel
     assert result["limit_ratio"] > 0 and result["bare_ratio"] > 0
-    assert result["total_cpu_s"] > 0 and result["cpu_floor_s"] > 0
+    assert result["cpu_floor_s"] > result["fakes_floor_s"] >= 0
 
 
 @pytest.mark.slow
