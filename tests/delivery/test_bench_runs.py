@@ -4,7 +4,6 @@ Their speed is not judged here; the million-scale runs are measured by hand."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -12,11 +11,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 
 from notify.settings import REPO_ROOT
-from tests.conftest import IN_CI, PG_ADMIN_URL, _reachable
+from tests.conftest import IN_CI, _reachable, migrated_pg_database
 
 RECIPIENTS = 3000
 
@@ -27,17 +25,9 @@ def bench_database_url() -> Iterator[str]:
         if IN_CI:
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
         pytest.skip("PostgreSQL not reachable")
-    name = f"hub_test_bench_{os.getpid()}"
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"  # the benchmark creates it
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    # The benchmark reloads its city into it; the database is dropped afterwards.
+    with migrated_pg_database(f"hub_test_bench_{os.getpid()}") as url:
+        yield url
 
 
 def _bench(*args: str) -> dict[str, Any]:
