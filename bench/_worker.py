@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Any
 
 from notify.city import load_city
+from notify.cli_errors import run_command
 from notify.db import Database
 from notify.delivery import jobs as delivery_jobs
 from notify.settings import Settings
@@ -65,4 +67,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # As worker.py: a lost Redis or database (the chaos benchmark restarts Redis) ends the
+    # process with one line and exit 69, and the benchmark's supervisor starts another.
+    sys.exit(run_command(main))

@@ -30,14 +30,16 @@ def bench_database_url() -> Iterator[str]:
         yield url
 
 
-def _bench(*args: str) -> dict[str, Any]:
+def _bench(*args: str, quiet: bool = True) -> dict[str, Any]:
+    """The benchmark's JSON line; `quiet`: nothing it ran printed a traceback (chaos cannot
+    promise that: a worker losing Redis mid-send may log the error it retries)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args, "--json"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert not quiet or "Traceback" not in done.stderr, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -61,7 +63,7 @@ def test_fanout_with_the_limits_on_delivers_each_recipient_once(bench_database_u
 def test_chaos_loses_nothing_through_a_kill_and_a_redis_restart(bench_database_url: str) -> None:
     result = _bench(
         "chaos", "--recipients", str(RECIPIENTS), "--kills", "1", "--database-url",
-        bench_database_url,
+        bench_database_url, "--retry-scale", "0.05", quiet=False,
     )  # fmt: skip
     assert result["status"] == "completed"
     assert (result["lost"], result["kills"], result["redis_restarts"]) == (0, 1, 1)
