@@ -14,10 +14,12 @@ import os
 import subprocess
 import sys
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from notify.settings import REPO_ROOT, Settings
+from notify.supervisor import Supervisor
 
 log = logging.getLogger("notify.launcher")
 
@@ -54,13 +56,12 @@ def run_hub(settings: Settings, *, residents: int = 10_000, workers: int = 1) ->
             from notify.mode import cli as mode_cli
 
             mode_cli.main(["menus", "sync"], settings)  # the demo's LINE gets the city's menus
+        supervisor = Supervisor()
+        stack.callback(supervisor.stop)
         for index in range(workers):
-            _start_child(
-                stack,
-                [sys.executable, str(REPO_ROOT / "worker.py")],
-                settings,
-                settings.data_dir / f"worker-{index}.log",
-            )
+            log_path = settings.data_dir / f"worker-{index}.log"
+            argv = [sys.executable, str(REPO_ROOT / "worker.py")]
+            supervisor.add(f"worker-{index}", partial(_start_child, argv, settings, log_path))
         _print_banner(settings, demo_logins)
         from notify.web.serve import serve
         from server import create_app
@@ -73,18 +74,12 @@ def run_hub(settings: Settings, *, residents: int = 10_000, workers: int = 1) ->
         serve(app, host=settings.host, port=settings.port, print=None)
 
 
-def _start_child(
-    stack: ExitStack,
-    argv: list[str],
-    settings: Settings,
-    log_path: Path,
-) -> subprocess.Popen[bytes]:
+def _start_child(argv: list[str], settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings.to_env(), "PYTHONPATH": str(REPO_ROOT)}
-    log_file = log_path.open("ab")
-    proc = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-    stack.callback(log_file.close)
-    stack.callback(_stop, proc)  # runs first: the log closes after the process is gone
-    return proc
+    with log_path.open("ab") as log_file:  # the child keeps its own copy
+        return subprocess.Popen(
+            argv, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,100 @@
+"""Keep `python -m notify up`'s worker processes running.
+
+A worker ends itself (exit 69, one line in its log) when it loses Redis or the database: a
+Redis failover or restart ends every worker at once. A crash, or a kill by the kernel's OOM
+killer, ends one. In production a service manager brings them back (systemd
+`Restart=always`); `notify up` is its own service manager, so a worker that fails is started
+again here, after a pause that doubles while it keeps failing (1 s up to 30 s) and resets
+once it has stayed up for a minute. Delivery state lives in the database, so a new worker
+takes up where the old one stopped. A worker that stops cleanly (exit 0) was asked to
+(SIGTERM, or Ctrl-C to the whole process group) and stays stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("notify.supervisor")
+
+FIRST_PAUSE_S = 1.0
+LONGEST_PAUSE_S = 30.0
+STEADY_AFTER_S = 60.0  # up this long: the next exit starts again after the first pause
+
+
+@dataclass
+class _Child:
+    name: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes]
+    started_at: float
+    pause_s: float = FIRST_PAUSE_S
+    restarts: int = 0
+    ended: bool = False  # stopped on purpose: not started again
+
+
+class Supervisor:
+    def __init__(self, *, check_every_s: float = 0.5, first_pause_s: float = FIRST_PAUSE_S):
+        self._children: list[_Child] = []
+        self._check_every_s = check_every_s
+        self._first_pause_s = first_pause_s
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, name: str, start: Callable[[], subprocess.Popen[bytes]]) -> None:
+        child = _Child(name, start, start(), time.monotonic(), pause_s=self._first_pause_s)
+        self._children.append(child)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+            self._thread.start()
+
+    def restarts(self, name: str) -> int:
+        return next(c.restarts for c in self._children if c.name == name)
+
+    def pid(self, name: str) -> int:
+        return next(c.process.pid for c in self._children if c.name == name)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self._check_every_s):
+            for child in list(self._children):
+                code = child.process.poll()
+                if code is None or child.ended or self._stopping.is_set():
+                    continue
+                if code == 0:  # asked to stop (SIGTERM, Ctrl-C to the whole group): it stays so
+                    log.info("%s stopped", child.name)
+                    child.ended = True
+                else:
+                    self._bring_back(child, code)
+
+    def _bring_back(self, child: _Child, code: int) -> None:
+        now = time.monotonic()
+        if now - child.started_at >= STEADY_AFTER_S:
+            child.pause_s = self._first_pause_s
+        log.warning(
+            "%s exited with code %s; starting it again in %.1f s", child.name, code, child.pause_s
+        )
+        if self._stopping.wait(child.pause_s):
+            return
+        child.process = child.start()
+        child.started_at = time.monotonic()
+        child.restarts += 1
+        child.pause_s = min(child.pause_s * 2, LONGEST_PAUSE_S)
+
+    def stop(self, *, grace_s: float = 10.0) -> None:
+        """No more restarts; every child is asked to stop (SIGTERM), killed after `grace_s`."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()  # after this no child is started again
+        for child in self._children:
+            if child.process.poll() is None:
+                child.process.terminate()
+        for child in self._children:
+            try:
+                child.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
