@@ -89,6 +89,14 @@ def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
 
 
+def require_postgres() -> None:
+    """PostgreSQL on 127.0.0.1:5432, or this test is skipped (in CI: failed)."""
+    if not _reachable("127.0.0.1", 5432):
+        if IN_CI:
+            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL not reachable")
+
+
 @contextmanager
 def migrated_pg_database(name: str) -> Iterator[str]:
     """A new PostgreSQL database `name` next to PG_ADMIN_URL's (one left by a killed run is

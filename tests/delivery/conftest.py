@@ -19,7 +19,7 @@ from notify.embedded_redis import EmbeddedRedis
 from notify.queue_redis import queue_redis_settings
 from notify.settings import Settings
 from sandbox.runner import SandboxHandles
-from tests.conftest import IN_CI, _reachable, migrated_pg_database
+from tests.conftest import migrated_pg_database, require_postgres
 from tests.plugins.sandboxes import sandbox_settings
 from tests.plugins.workers import run_burst_worker
 
@@ -46,10 +46,7 @@ async def redis_url(_delivery_redis: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def _pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
-    if not _reachable("127.0.0.1", 5432):
-        if IN_CI:
-            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
-        pytest.skip("PostgreSQL not reachable")
+    require_postgres()
     with migrated_pg_database(f"hub_test_delivery_{os.getpid()}") as url:
         yield url
 

@@ -14,17 +14,14 @@ from typing import Any
 import pytest
 
 from notify.settings import REPO_ROOT
-from tests.conftest import IN_CI, _reachable, migrated_pg_database
+from tests.conftest import migrated_pg_database, require_postgres
 
 RECIPIENTS = 3000
 
 
 @pytest.fixture(scope="module")
 def bench_database_url() -> Iterator[str]:
-    if not _reachable("127.0.0.1", 5432):
-        if IN_CI:
-            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
-        pytest.skip("PostgreSQL not reachable")
+    require_postgres()
     # The benchmark reloads its city into it; the database is dropped afterwards.
     with migrated_pg_database(f"hub_test_bench_{os.getpid()}") as url:
         yield url
