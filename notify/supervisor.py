@@ -30,10 +30,11 @@ STEADY_AFTER_S = 60.0  # up this long: the next exit starts again after the firs
 class _Child:
     name: str
     start: Callable[[], subprocess.Popen[bytes]]
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     started_at: float
-    pause_s: float = FIRST_PAUSE_S
+    pause_s: float
     restarts: int = 0
+    restart_at: float | None = None  # exited: when it starts again
     ended: bool = False  # stopped on purpose: not started again
 
 
@@ -55,46 +56,57 @@ class Supervisor:
     def restarts(self, name: str) -> int:
         return next(c.restarts for c in self._children if c.name == name)
 
-    def pid(self, name: str) -> int:
-        return next(c.process.pid for c in self._children if c.name == name)
+    def pid(self, name: str) -> int | None:
+        process = next(c.process for c in self._children if c.name == name)
+        return process.pid if process else None
 
     def _watch(self) -> None:
+        # One pass over every child per tick, never blocking on one: workers that fail
+        # together (a Redis restart) each come back after their own pause.
         while not self._stopping.wait(self._check_every_s):
+            now = time.monotonic()
             for child in list(self._children):
-                code = child.process.poll()
-                if code is None or child.ended or self._stopping.is_set():
+                if child.ended:
                     continue
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self._start_again(child)
+                    continue
+                code = child.process.poll() if child.process else None
                 if code == 0:  # asked to stop (SIGTERM, Ctrl-C to the whole group): it stays so
                     log.info("%s stopped", child.name)
                     child.ended = True
-                else:
-                    self._bring_back(child, code)
+                elif code is not None:
+                    self._schedule(child, f"exited with code {code}", now)
 
-    def _bring_back(self, child: _Child, code: int) -> None:
-        now = time.monotonic()
+    def _schedule(self, child: _Child, why: str, now: float) -> None:
         if now - child.started_at >= STEADY_AFTER_S:
             child.pause_s = self._first_pause_s
-        log.warning(
-            "%s exited with code %s; starting it again in %.1f s", child.name, code, child.pause_s
-        )
-        if self._stopping.wait(child.pause_s):
-            return
-        child.process = child.start()
-        child.started_at = time.monotonic()
-        child.restarts += 1
+        log.warning("%s %s; starting it again in %.1f s", child.name, why, child.pause_s)
+        child.restart_at = now + child.pause_s
         child.pause_s = min(child.pause_s * 2, LONGEST_PAUSE_S)
+
+    def _start_again(self, child: _Child) -> None:
+        child.restart_at, child.started_at = None, time.monotonic()
+        try:
+            child.process = child.start()
+        except Exception as exc:  # e.g. its log file cannot be opened: try again later
+            child.process = None
+            self._schedule(child, f"could not be started ({exc!r})", time.monotonic())
+            return
+        child.restarts += 1
 
     def stop(self, *, grace_s: float = 10.0) -> None:
         """No more restarts; every child is asked to stop (SIGTERM), killed after `grace_s`."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()  # after this no child is started again
-        for child in self._children:
-            if child.process.poll() is None:
-                child.process.terminate()
-        for child in self._children:
+        running = [c.process for c in self._children if c.process and c.process.poll() is None]
+        for process in running:
+            process.terminate()
+        for process in running:
             try:
-                child.process.wait(grace_s)
+                process.wait(grace_s)
             except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+                process.kill()
+                process.wait()

@@ -102,3 +102,44 @@ def test_stop_ends_every_worker_and_starts_none_again(tmp_path: Path) -> None:
     for path in starts:
         with pytest.raises(ProcessLookupError):  # ended and reaped
             os.kill(_starts(path)[0], 0)
+
+
+def test_workers_that_fail_together_each_wait_only_their_own_pause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Redis restart ends every worker at once: the second must not wait out the first's pause.
+    caplog.set_level(logging.WARNING, logger="notify.supervisor")
+    supervisor = Supervisor(check_every_s=0.05, first_pause_s=3.0)
+    for index in range(2):
+        supervisor.add(f"worker-{index}", partial(_child, tmp_path / f"s{index}", 69, 1))
+    try:
+        _wait_for(lambda: len(caplog.records) == 2, timeout_s=2.5)  # both within one pause
+        assert sorted(r.getMessage().split()[0] for r in caplog.records) == [
+            "worker-0",
+            "worker-1",
+        ]
+    finally:
+        supervisor.stop(grace_s=5)
+
+
+def test_a_worker_that_cannot_be_started_is_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="notify.supervisor")
+    starts = tmp_path / "starts"
+    calls = []
+
+    def start() -> subprocess.Popen[bytes]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return _child(starts, 69, 1)  # fails at its first start only
+
+    supervisor = Supervisor(check_every_s=0.05, first_pause_s=0.1)
+    supervisor.add("worker-0", start)
+    try:
+        _wait_for(lambda: len(_starts(starts)) == 2)
+        assert len(calls) == 3 and supervisor.restarts("worker-0") == 1
+        assert "could not be started" in caplog.records[1].getMessage()
+    finally:
+        supervisor.stop(grace_s=5)
