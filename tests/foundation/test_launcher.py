@@ -111,9 +111,10 @@ def test_the_private_redis_outlives_a_signal_to_the_whole_group(tmp_path: Path) 
             "import signal, sys, time\n"
             "from pathlib import Path\n"
             "from notify.embedded_redis import EmbeddedRedis\n"
+            # Before the print: the test signals the group as soon as it reads the line.
+            "signal.signal(signal.SIGTERM, lambda *_: None)  # the owner waits: stops it later\n"
             "redis = EmbeddedRedis(Path(sys.argv[1]))\n"
             "print(redis.start(), redis.process.pid, flush=True)\n"
-            "signal.signal(signal.SIGTERM, lambda *_: None)  # the owner waits: stops it later\n"
             "sys.stdin.readline()\n"
             "redis.stop()\n",
             str(tmp_path / "redis"),
@@ -126,15 +127,20 @@ def test_the_private_redis_outlives_a_signal_to_the_whole_group(tmp_path: Path) 
     assert owner.stdout is not None and owner.stdin is not None
     url, pid = owner.stdout.readline().decode().split()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    os.killpg(owner.pid, signal.SIGTERM)
-    time.sleep(0.5)
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-        sock.sendall(b"PING\r\n")
-        assert sock.recv(16).startswith(b"+PONG")
-    owner.communicate(b"\n", timeout=30)  # the owner stops it
-    # The process, not the port: with tests running side by side, another server may bind
-    # the freed port at once and answer a connection there.
-    assert not _running(int(pid))
+    try:
+        os.killpg(owner.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(16).startswith(b"+PONG")
+        owner.communicate(b"\n", timeout=30)  # the owner stops it
+        assert owner.returncode == 0
+        # The process, not the port: with tests running side by side, another server may
+        # bind the freed port at once and answer a connection there.
+        assert not _running(int(pid))
+    finally:
+        if _running(int(pid)):  # a failed run leaves no Redis behind
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def _running(pid: int) -> bool:
