@@ -226,6 +226,8 @@ async def _lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) 
 async def _meet_lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: int) -> str:
     """A job of `channel` meets another channel's lane in this process."""
     busy = await lanes.busy_lane_counts(rt)
+    if channel in rt.lanes_here:  # a lane of its own channel started here while it looked
+        return await _lane(rt, batch_id, channel, job_try)
     if len(rt.lanes_here) == 1 and rt.turn is None:
         (running,) = rt.lanes_here
         if lanes.should_turn(busy, running, channel):

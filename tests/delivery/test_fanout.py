@@ -501,3 +501,18 @@ async def test_a_job_that_comes_by_while_a_lane_turns_to_its_channel_leaves_it_t
     assert await turning == "fcm"
     assert done == "in lane" and rt.lanes_here == {"fcm"}
     assert times_delivered(sandboxes, town, "fcm") == {0}  # the batch is the lane's
+
+
+async def test_a_job_whose_lane_starts_here_while_it_meets_another_leaves_it_the_batch(
+    db: Database, ctx: dict[str, Any], sandboxes: SandboxHandles
+) -> None:
+    # One worker, its email lane running: an FCM job meets it and asks Redis which lanes
+    # run. Meanwhile another FCM job starts an FCM lane here. The first job leaves its batch
+    # to that lane; it used to go back to the queue for 0.1 s (a retried job in the demo).
+    await seed(db, [Person(fcm=True, ward="141313") for _ in range(10)])
+    await begin_delivery(ctx, await make_broadcast(db, ["fcm"]))
+    rt = runtime(ctx)
+    rt.lanes_here.add("email")
+    job = asyncio.create_task(send_batch(rt, await first_batch(db), "fcm", job_try=1))
+    asyncio.get_running_loop().call_soon(rt.lanes_here.add, "fcm")  # while it looks
+    assert await job == "in lane"
