@@ -235,7 +235,7 @@ async def _meet_lane(rt: DeliveryRuntime, batch_id: int, channel: str, job_try: 
             await lanes.mark_lane(rt, channel)  # at once: another lane need not turn too
             return f"{running} lane turns to {channel}"
     lane_elsewhere = bool(busy.get(channel))
-    if not lane_elsewhere and channel not in rt.lanes_here:
+    if not lane_elsewhere:
         if job_try >= BESIDE_AFTER_TRIES or not await lanes.others_up(rt):
             if channel in rt.lanes_here:  # another job started it while we asked
                 return await _lane(rt, batch_id, channel, job_try)
