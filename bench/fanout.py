@@ -23,7 +23,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import subprocess
 import time
 from typing import Any
 
@@ -182,7 +181,6 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 for name, process in zip(("line", "fcm", "smtp"), sandbox, strict=False)
             },
             "hub_per_s": round(check["delivered"] / wall_s, 1),
-            **cpu_floor(rss, children.workers, sandbox, redis),
             # How long the first residents waited (snapshot included): the first recorded send.
             "first_sent_s": min((c["first_sent_s"] for c in throughput.values()), default=None),
             "channels": {
@@ -191,6 +189,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             },
             "city_load_s": round(load_s, 1),
         }
+        result.update(cpu_floor(result))
         if args.real_limits:
             result.update(limit_ratios(result, args.limit_scale, wall_s))
         if not args.no_bare and set(channels) == set(CHANNELS):
@@ -205,23 +204,18 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         children.stop()
 
 
-def cpu_floor(
-    rss: RssSampler,
-    workers: list[subprocess.Popen[bytes]],
-    fakes: list[subprocess.Popen[bytes]],
-    redis: list[subprocess.Popen[bytes]],
-) -> dict[str, Any]:
+def cpu_floor(result: dict[str, Any]) -> dict[str, Any]:
     """The CPU the whole send took (hub, fake providers, Redis, PostgreSQL) spread over every
     core: no wall time can be shorter on this machine, whatever the limits allow. The fakes'
     share alone is the floor a hub that cost nothing would meet here."""
     cores = len(os.sched_getaffinity(0))
-    fakes_s = rss.cpu(fakes)
-    total_s = round(rss.cpu(workers) + fakes_s + rss.cpu(redis) + rss.postgres_cpu, 1)
+    parts = ("worker_cpu_s", "sandbox_cpu_s", "redis_cpu_s", "postgres_cpu_s")
+    total_s = round(sum(result[part] for part in parts), 1)
     return {
         "cores": cores,
         "total_cpu_s": total_s,
         "cpu_floor_s": round(total_s / cores, 2),
-        "fakes_floor_s": round(fakes_s / cores, 2),
+        "fakes_floor_s": round(result["sandbox_cpu_s"] / cores, 2),
     }
 
 
