@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from notify.errors import ConfigError
+from notify.supervisor import stop_process
 
 
 def redis_server_binary() -> str:
@@ -99,11 +100,6 @@ class EmbeddedRedis:
         raise ConfigError("embedded redis did not start in time")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process, grace_s=5)
         self.process = None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from notify.settings import REPO_ROOT, Settings
-from notify.supervisor import Supervisor
+from notify.supervisor import Supervisor, stop_process
 
 log = logging.getLogger("notify.launcher")
 
@@ -82,16 +82,6 @@ def _start_child(argv: list[str], settings: Settings, log_path: Path) -> subproc
         )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a child process; kill it if it is still there after 10 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def _start_sandbox(settings: Settings, stack: ExitStack) -> Settings:
     """Run `python -m sandbox` and point every provider setting at it."""
     workdir = settings.data_dir / "sandbox"
@@ -115,7 +105,7 @@ def _start_sandbox(settings: Settings, stack: ExitStack) -> Settings:
         stderr=(workdir / "sandbox.log").open("ab"),
         cwd=REPO_ROOT,
     )
-    stack.callback(_stop, proc)
+    stack.callback(stop_process, proc)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:

@@ -26,6 +26,17 @@ LONGEST_PAUSE_S = 30.0
 STEADY_AFTER_S = 60.0  # up this long: the next exit starts again after the first pause
 
 
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """Ask a child process to stop (SIGTERM); kill it if it is still there after `grace_s`."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class _Child:
     name: str
@@ -102,11 +113,7 @@ class Supervisor:
         if self._thread is not None:
             self._thread.join()  # after this no child is started again
         running = [c.process for c in self._children if c.process and c.process.poll() is None]
-        for process in running:
+        for process in running:  # all at once: they stop side by side
             process.terminate()
         for process in running:
-            try:
-                process.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, grace_s)
