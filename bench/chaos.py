@@ -3,8 +3,10 @@
 The fanout set-up (synthetic city, the bench's own Redis, sandbox process, worker processes)
 plus, while the broadcast is sending:
 
-- `--kills` times, at random moments, `kill -9` of a random worker process (the bench then
-  starts a new one, as a process supervisor would);
+- `--kills` times, `kill -9` of a random worker process (the bench then starts a new one, as
+  a process supervisor would). Each kill comes at a random point of the send's progress
+  (between 5 % and 60 % of its batches done, the kills in order, at least 1.5 s apart), not
+  at a random time: a small send on a fast machine can end before any fixed moment;
 - `--fault-share` (10 %) of provider requests fail with 5xx (LINE multicasts, FCM sends, SMTP
   RCPTs), and a few LINE multicasts fail *after* LINE accepted them (the retry must get 409);
 - once, the bench's Redis is killed and started again empty: the queue, the rate-limit
@@ -25,6 +27,7 @@ import time
 from typing import Any
 
 import aiohttp
+import asyncpg
 from arq import create_pool
 
 from bench._city import (
@@ -34,6 +37,7 @@ from bench._city import (
     broadcast_state,
     exactly_once,
     make_broadcast,
+    pg_dsn,
     prepare_city,
     sandbox_counts,
 )
@@ -41,6 +45,18 @@ from bench.fanout import wait_for_workers
 from notify.queue_redis import queue_redis_settings
 
 BATCH = {"line": 500, "fcm": 500, "email": 200}
+KILL_GAP_S = 1.5  # a replaced worker gets this long to start before the next kill
+POLL_S = 0.1
+
+
+async def batches_done(conn: asyncpg.Connection, broadcast_id: int) -> float:
+    """The share of the broadcast's batches that are done (0 while the snapshot has made none)."""
+    done, total = await conn.fetchrow(
+        """SELECT COUNT(*) FILTER (WHERE status IN ('done', 'cancelled')), COUNT(*)
+             FROM delivery_batches WHERE broadcast_id = $1""",
+        broadcast_id,
+    )
+    return done / total if total else 0.0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -85,7 +101,10 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         children.start_sandbox(limits=False)
         info = children.sandbox_info
         await inject_faults(
-            info, args.fault_share, args.line_accepted_faults, rng.randrange(1 << 30)
+            info,
+            args.fault_share,
+            args.line_accepted_faults,
+            rng.randrange(1 << 30),
         )
         env = children.worker_env(
             args.database_url,
@@ -105,35 +124,42 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         rss = RssSampler()
         kills_done, restarts, redis_restarted = 0, 0, False
         wipe_after = rng.randint(1, max(args.kills, 1))  # the wipe comes after this many kills
-        next_kill = started + rng.uniform(1.5, 4.0)
+        kill_at = sorted(rng.uniform(0.05, 0.60) for _ in range(args.kills))  # share of batches
+        last_kill = started - KILL_GAP_S
         deadline = started + args.timeout
-        while True:
-            now = time.perf_counter()
-            status, _ = await broadcast_state(args.database_url, broadcast_id)
-            if status not in ("sending", "paused"):
-                break
-            if now > deadline:
-                raise TimeoutError("the broadcast did not finish")
-            rss.sample(children.workers)
-            for i, process in enumerate(children.workers):
-                if process.poll() is not None:  # the supervisor brings dead workers back
-                    replacement = children.start_worker(env)
-                    children.workers.remove(replacement)
-                    children.workers[i] = replacement
-                    restarts += 1
-            if kills_done < args.kills and now >= next_kill:
-                victim = rng.choice(children.workers)
-                victim.kill()
-                victim.wait()
-                kills_done += 1
-                events.append(f"{now - started:.1f}s kill -9 worker {victim.pid}")
-                next_kill = now + rng.uniform(2.0, 6.0)
-                if kills_done == wipe_after and not redis_restarted:
-                    await asyncio.sleep(rng.uniform(0.2, 1.5))
-                    children.restart_redis()
-                    redis_restarted = True
-                    events.append(f"{time.perf_counter() - started:.1f}s redis restarted empty")
-            await asyncio.sleep(0.25)
+        conn = await asyncpg.connect(pg_dsn(args.database_url))
+        try:
+            while True:
+                now = time.perf_counter()
+                status, _ = await broadcast_state(args.database_url, broadcast_id, conn)
+                if status not in ("sending", "paused"):
+                    break
+                if now > deadline:
+                    raise TimeoutError("the broadcast did not finish")
+                rss.sample(children.workers)
+                for i, process in enumerate(children.workers):
+                    if process.poll() is not None:  # the supervisor brings dead workers back
+                        replacement = children.start_worker(env)
+                        children.workers.remove(replacement)
+                        children.workers[i] = replacement
+                        restarts += 1
+                due = kills_done < args.kills and now - last_kill >= KILL_GAP_S
+                if due and await batches_done(conn, broadcast_id) >= kill_at[kills_done]:
+                    victim = rng.choice(children.workers)
+                    victim.kill()
+                    victim.wait()
+                    kills_done += 1
+                    last_kill = now
+                    events.append(f"{now - started:.1f}s kill -9 worker {victim.pid}")
+                    if kills_done == wipe_after and not redis_restarted:
+                        await asyncio.sleep(rng.uniform(0.2, 1.5))
+                        children.restart_redis()
+                        redis_restarted = True
+                        at = time.perf_counter() - started
+                        events.append(f"{at:.1f}s redis restarted empty")
+                await asyncio.sleep(POLL_S)
+        finally:
+            await conn.close()
         wall_s = time.perf_counter() - started
         log(f"finished in {wall_s:.1f} s ({status}); checking the sandboxes …")
         check = await exactly_once(args.database_url, broadcast_id, await sandbox_counts(info))
