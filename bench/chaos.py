@@ -50,10 +50,12 @@ POLL_S = 0.1
 
 
 async def batches_done(conn: asyncpg.Connection, broadcast_id: int) -> float:
-    """The share of the broadcast's batches that are done (0 while the snapshot has made none)."""
+    """The share of the broadcast's batches that are done; 0 until the snapshot is complete
+    (its parts add batches while the first ones are sent, so a share before then says little)."""
     done, total = await conn.fetchrow(
-        """SELECT COUNT(*) FILTER (WHERE status IN ('done', 'cancelled')), COUNT(*)
-             FROM delivery_batches WHERE broadcast_id = $1""",
+        """SELECT COUNT(*) FILTER (WHERE b.status IN ('done', 'cancelled')), COUNT(*)
+             FROM delivery_batches b JOIN delivery_runs r ON r.broadcast_id = b.broadcast_id
+            WHERE b.broadcast_id = $1 AND r.snapshot_done""",
         broadcast_id,
     )
     return done / total if total else 0.0
