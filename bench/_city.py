@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from notify.db import Database
 from notify.embedded_redis import free_port, redis_server_binary
 from notify.migrate import upgrade
 from notify.settings import REPO_ROOT, Settings
+from notify.supervisor import stop_process
 from notify.synthetic import Mix, load_synthetic_city
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_delivery"
@@ -233,17 +233,11 @@ class Children:
     def stop(self) -> None:
         # Workers first: a worker that is still closing needs its Redis.
         for group in (self.workers, [*self.sandboxes, self.redis]):
-            for process in group:
-                if process is not None and process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in group:
-                if process is None:
-                    continue
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            running = [p for p in group if p is not None and p.poll() is None]
+            for process in running:  # all at once: they stop side by side
+                process.terminate()
+            for process in running:
+                stop_process(process)
 
 
 def _wait_port(port: int, timeout_s: float = 10.0) -> None:
