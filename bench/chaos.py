@@ -103,10 +103,7 @@ async def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         children.start_sandbox(limits=False)
         info = children.sandbox_info
         await inject_faults(
-            info,
-            args.fault_share,
-            args.line_accepted_faults,
-            rng.randrange(1 << 30),
+            info, args.fault_share, args.line_accepted_faults, rng.randrange(1 << 30)
         )
         env = children.worker_env(
             args.database_url,
