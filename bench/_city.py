@@ -28,7 +28,7 @@ from notify.db import Database
 from notify.embedded_redis import free_port, redis_server_binary
 from notify.migrate import upgrade
 from notify.settings import REPO_ROOT, Settings
-from notify.supervisor import stop_process
+from notify.supervisor import stop_processes
 from notify.synthetic import Mix, load_synthetic_city
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_delivery"
@@ -233,11 +233,7 @@ class Children:
     def stop(self) -> None:
         # Workers first: a worker that is still closing needs its Redis.
         for group in (self.workers, [*self.sandboxes, self.redis]):
-            running = [p for p in group if p is not None and p.poll() is None]
-            for process in running:  # all at once: they stop side by side
-                process.terminate()
-            for process in running:
-                stop_process(process)
+            stop_processes(group)
 
 
 def _wait_port(port: int, timeout_s: float = 10.0) -> None:

@@ -16,7 +16,7 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 log = logging.getLogger("notify.supervisor")
@@ -35,6 +35,18 @@ def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> Non
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def stop_processes(
+    processes: Iterable[subprocess.Popen[bytes] | None], grace_s: float = 10.0
+) -> None:
+    """`stop_process` for several at once: every running one is signalled before any is
+    waited for, so they stop side by side and the grace period is not paid once per process."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        stop_process(process, grace_s)
 
 
 @dataclass
@@ -112,8 +124,4 @@ class Supervisor:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()  # after this no child is started again
-        running = [c.process for c in self._children if c.process and c.process.poll() is None]
-        for process in running:  # all at once: they stop side by side
-            process.terminate()
-        for process in running:
-            stop_process(process, grace_s)
+        stop_processes((c.process for c in self._children), grace_s)
